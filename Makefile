@@ -1,0 +1,68 @@
+# Modelyard: `make run` sets up and starts the platform, `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DATA_DIR ?= $(or $(MODELYARD_DATA_DIR),var)
+PORT ?= 8000
+# Set to PyTorch's CPU wheel index on machines where plain `pip install torch` would pull CUDA.
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+
+.PHONY: run setup install install-dev test lint format bench clean
+
+$(VENV)/.installed: requirements.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@# torch first and exactly: any other version pulls gigabytes of CUDA wheels.
+	$(PIP) install torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PIP) install -r requirements.txt -c constraints.txt
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(DATA_DIR)/secret_key:
+	@mkdir -p $(DATA_DIR)
+	@umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+	@echo "Generated a SECRET_KEY in $@"
+
+# Collected (hashed, compressed) static files, rebuilt only when an asset or a package changes.
+STATIC_MANIFEST := $(DATA_DIR)/static/staticfiles.json
+$(STATIC_MANIFEST): $(VENV)/.installed $(shell find static templates -type f 2>/dev/null)
+	@echo "Collecting static files ..."
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+setup: install $(DATA_DIR)/secret_key
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py load_builtin_datasets
+	@$(MAKE) --no-print-directory $(STATIC_MANIFEST)
+
+# Web (gunicorn), Celery worker and Celery Beat together; Ctrl-C stops all three.
+run: setup
+	@echo "Modelyard on http://127.0.0.1:$(PORT)/ (web, worker, beat; Ctrl-C stops all)"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) bench/bench_dataset_ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,93 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from mlops_site.errors import InvalidInput
+from mlops_site.permissions import IsStaff
+from registry import selectors, services
+from registry.csvfiles import human_bytes
+from registry.serializers import (
+    CreateDatasetInput,
+    DatasetListSerializer,
+    DatasetSerializer,
+    GenerateSyntheticInput,
+    SetTargetInput,
+)
+from registry.uploads import upload_too_large
+
+
+class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Datasets: upload a CSV (multipart), list, show, name the target, delete (staff)."""
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return selectors.dataset_list()
+
+    def get_serializer_class(self):
+        return DatasetListSerializer if self.action == "list" else DatasetSerializer
+
+    def get_permissions(self):
+        permissions = super().get_permissions()
+        if self.action == "destroy":
+            permissions.append(IsStaff())
+        return permissions
+
+    @extend_schema(
+        request=CreateDatasetInput, responses={201: DatasetSerializer, 200: DatasetSerializer}
+    )
+    def create(self, request):
+        # Touch the body first so the streaming size check has run.
+        data = request.data
+        limit = upload_too_large(request)
+        if limit:
+            raise InvalidInput(
+                f"The file is larger than the {human_bytes(limit)} upload limit.", field="file"
+            )
+        params = CreateDatasetInput(data=data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["file"]
+        with upload.open("rb") as source:
+            dataset, created = services.dataset_ingest(
+                source=source,
+                filename=upload.name,
+                name=params.validated_data.get("name", ""),
+                target=params.validated_data.get("target", ""),
+                description=params.validated_data.get("description", ""),
+                created_by=request.user,
+            )
+        return Response(
+            DatasetSerializer(dataset).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=SetTargetInput, responses=DatasetSerializer)
+    def partial_update(self, request, pk=None):
+        dataset = self.get_object()
+        params = SetTargetInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        dataset = services.dataset_set_target(
+            dataset=dataset, target=params.validated_data["target"]
+        )
+        return Response(DatasetSerializer(dataset).data)
+
+    def destroy(self, request, pk=None):
+        services.dataset_delete(dataset=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=GenerateSyntheticInput, responses={201: DatasetSerializer})
+    @action(detail=False, methods=["post"])
+    def synthetic(self, request):
+        params = GenerateSyntheticInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        dataset, created = services.dataset_generate_synthetic(
+            params=params.params(),
+            name=params.validated_data.get("name", ""),
+            created_by=request.user,
+        )
+        return Response(
+            DatasetSerializer(dataset).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

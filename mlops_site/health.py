@@ -1,9 +1,8 @@
 """Readiness probes for the database and the broker, each reporting what failed."""
 
+from django.conf import settings
 from django.db import connections
 from kombu import Connection
-
-from mlops_site.celery import app
 
 
 def database_check() -> tuple[bool, str]:
@@ -17,9 +16,11 @@ def database_check() -> tuple[bool, str]:
 
 
 def broker_check(timeout: float = 2.0) -> tuple[bool, str]:
-    url = app.conf.broker_url
+    # The settings' value, which is what the Celery app was configured from.
+    url = settings.CELERY_BROKER_URL
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     try:
-        with Connection(url, transport_options=app.conf.broker_transport_options) as conn:
+        with Connection(url, transport_options=options) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             transport = conn.transport_cls
     except Exception as exc:

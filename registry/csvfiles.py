@@ -199,8 +199,32 @@ def _check_header_and_rows(path: Path, delimiter: str, min_rows: int) -> list[st
     return header
 
 
+def read_frame(path: Path, delimiter: str, *, usecols: list[str] | None = None) -> pd.DataFrame:
+    """Read a validated CSV with pandas' own type inference (C speed, compact numeric columns);
+    text cells are stripped and the missing markers become NaN."""
+    frame = pd.read_csv(
+        path,
+        sep=delimiter,
+        keep_default_na=False,
+        na_values=NA_VALUES,
+        encoding="utf-8-sig",
+        skip_blank_lines=True,
+        skipinitialspace=True,
+        usecols=usecols,
+        low_memory=False,
+    )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == object:
+            stripped = col.str.strip()
+            # A cell of spaces only is missing too.
+            frame[name] = stripped.mask(stripped.isin(NA_VALUES))
+    return frame
+
+
 def parse_csv(path: Path, *, min_rows: int) -> ParsedCsv:
-    """Validate and parse a spooled CSV into a frame of strings (NaN where a cell is missing)."""
+    """Validate and parse a spooled CSV. Nothing is read into memory before the checks pass."""
     if path.stat().st_size == 0:
         raise InvalidInput("The file is empty.", field="file")
     _check_utf8_and_binary(path)
@@ -211,23 +235,19 @@ def parse_csv(path: Path, *, min_rows: int) -> ParsedCsv:
     delimiter = _sniff_delimiter(sample)
     header = _check_header_and_rows(path, delimiter, min_rows)
     try:
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_values=NA_VALUES,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-            skipinitialspace=True,
-        )
+        frame = read_frame(path, delimiter)
     except (pd.errors.ParserError, ValueError) as exc:
         raise InvalidInput(f"The file could not be parsed as CSV: {exc}", field="file") from exc
     frame.columns = header
-    for name in header:
-        col = frame[name]
-        frame[name] = col.where(col.isna(), col.str.strip())
     return ParsedCsv(frame=frame, delimiter=delimiter)
+
+
+def label_strings(values: pd.Series) -> pd.Series:
+    """Class labels as text, without the ".0" pandas adds to integer columns that have gaps."""
+    present = values.dropna()
+    if pd.api.types.is_float_dtype(present) and bool(np.all(np.mod(present, 1) == 0)):
+        present = present.astype("int64")
+    return present.astype(str)
 
 
 def _finite(x) -> float | None:
@@ -236,10 +256,9 @@ def _finite(x) -> float | None:
 
 
 def profile_column(name: str, values: pd.Series) -> dict:
-    """Kind, flags and summary statistics of one column of strings."""
+    """Kind, flags and summary statistics of one column as `read_frame` typed it."""
     n = len(values)
     present = values.dropna()
-    present = present[present != ""]
     missing = n - len(present)
     distinct = int(present.nunique())
     profile: dict = {
@@ -249,19 +268,22 @@ def profile_column(name: str, values: pd.Series) -> dict:
         "distinct": distinct,
         "flags": [],
     }
-    lowered = set(present.str.lower().unique()) if distinct <= 2 else set()
-    numeric = pd.to_numeric(present, errors="coerce")
-    is_numeric = len(present) > 0 and not numeric.isna().any()
-    if distinct == 2 and any(lowered == pair for pair in BOOLEAN_PAIRS):
+    is_numeric = pd.api.types.is_numeric_dtype(present) and not pd.api.types.is_bool_dtype(present)
+    if pd.api.types.is_bool_dtype(present):
         profile["kind"] = "boolean"
-    elif is_numeric:
-        profile["kind"] = "numeric"
+    elif distinct == 2:
+        lowered = {str(v).lower() for v in present.unique()}
+        if is_numeric:
+            lowered = {format(float(v), "g") for v in present.unique()}
+        is_pair = any(lowered == pair for pair in BOOLEAN_PAIRS)
+        profile["kind"] = "boolean" if is_pair else ("numeric" if is_numeric else "categorical")
     else:
-        profile["kind"] = "categorical"
+        profile["kind"] = "numeric" if is_numeric and len(present) else "categorical"
 
     if distinct <= 1:
         profile["flags"].append("constant")
-    integer_valued = is_numeric and bool(np.all(np.mod(numeric.to_numpy(dtype=float), 1) == 0))
+    arr = present.to_numpy(dtype=float) if is_numeric else None
+    integer_valued = arr is not None and bool(np.all(np.mod(arr[np.isfinite(arr)], 1) == 0))
     if (
         len(present) >= ID_LIKE_MIN_ROWS
         and distinct == len(present)
@@ -270,27 +292,26 @@ def profile_column(name: str, values: pd.Series) -> dict:
         profile["flags"].append("id_like")
 
     if profile["kind"] == "numeric":
-        arr = numeric.to_numpy(dtype=float)
         finite = arr[np.isfinite(arr)]
-        profile.update(
-            min=_finite(finite.min()) if finite.size else None,
-            max=_finite(finite.max()) if finite.size else None,
-            mean=_finite(finite.mean()) if finite.size else None,
-            std=_finite(finite.std(ddof=1)) if finite.size > 1 else None,
-            p25=_finite(np.percentile(finite, 25)) if finite.size else None,
-            median=_finite(np.percentile(finite, 50)) if finite.size else None,
-            p75=_finite(np.percentile(finite, 75)) if finite.size else None,
-            integer=integer_valued,
-        )
         if finite.size:
-            bins = min(HISTOGRAM_BINS, max(1, distinct))
-            counts, edges = np.histogram(finite, bins=bins)
-            profile["histogram"] = {
-                "edges": [float(e) for e in edges],
-                "counts": [int(c) for c in counts],
-            }
+            p25, median, p75 = np.percentile(finite, [25, 50, 75])
+            counts, edges = np.histogram(finite, bins=min(HISTOGRAM_BINS, max(1, distinct)))
+            profile.update(
+                min=_finite(finite.min()),
+                max=_finite(finite.max()),
+                mean=_finite(finite.mean()),
+                std=_finite(finite.std(ddof=1)) if finite.size > 1 else None,
+                p25=_finite(p25),
+                median=_finite(median),
+                p75=_finite(p75),
+                integer=integer_valued,
+                histogram={
+                    "edges": [float(e) for e in edges],
+                    "counts": [int(c) for c in counts],
+                },
+            )
     else:
-        counts = present.value_counts()
+        counts = label_strings(present).value_counts()
         top = counts.head(TOP_CATEGORIES)
         profile["top"] = [[str(k), int(v)] for k, v in top.items()]
         profile["other_count"] = int(counts.iloc[TOP_CATEGORIES:].sum())
@@ -308,9 +329,7 @@ def target_classes(frame: pd.DataFrame, target: str, *, max_classes: int) -> lis
             f"Target column {target!r} is not in the file. Columns: {', '.join(frame.columns)}.",
             field="target",
         )
-    values = frame[target].dropna()
-    values = values[values != ""]
-    counts = values.value_counts()
+    counts = label_strings(frame[target]).value_counts()
     if len(counts) < 2:
         only = f" (every labelled row is {counts.index[0]!r})" if len(counts) == 1 else ""
         raise InvalidInput(
@@ -328,13 +347,4 @@ def target_classes(frame: pd.DataFrame, target: str, *, max_classes: int) -> lis
 
 def read_column(path: Path, delimiter: str, column: str) -> pd.DataFrame:
     """Re-read one column of a stored, already validated dataset."""
-    return pd.read_csv(
-        path,
-        sep=delimiter,
-        dtype=str,
-        keep_default_na=False,
-        na_values=NA_VALUES,
-        encoding="utf-8-sig",
-        usecols=[column],
-        skipinitialspace=True,
-    ).apply(lambda s: s.where(s.isna(), s.str.strip()))
+    return read_frame(path, delimiter, usecols=[column])

@@ -1,7 +1,5 @@
 import pytest
 
-from mlops_site.celery import app
-
 pytestmark = pytest.mark.django_db
 
 
@@ -20,15 +18,13 @@ def test_readyz_reports_database_and_broker(client):
     assert checks["database"]["ok"] and checks["broker"]["ok"]
 
 
-def test_readyz_names_the_broker_when_it_is_unreachable(client):
+def test_readyz_names_the_broker_when_it_is_unreachable(client, settings):
     # given a broker address where nothing listens
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    try:
-        # when readiness is asked
-        response = client.get("/readyz")
-    finally:
-        app.conf.broker_url = original
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+    # when readiness is asked
+    response = client.get("/readyz")
 
     # then 503 says the broker failed and the database did not
     assert response.status_code == 503

@@ -275,7 +275,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"training.*": {"queue": "training"}}
+# Training gets its own queue so a long search cannot starve drift checks and other work.
+CELERY_TASK_ROUTES = {
+    "training.run_training_job": {"queue": "training"},
+    "training.run_training_trials": {"queue": "training"},
+}
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -291,6 +295,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.beat_heartbeat",
         "schedule": float(BEAT_HEARTBEAT_SECONDS),
         "options": {"expires": BEAT_HEARTBEAT_SECONDS},
+    },
+    "modelyard-sweep-stale-training-jobs": {
+        "task": "monitoring.sweep_stale_training_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 60},
     },
 }
 DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
@@ -318,3 +327,15 @@ STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
     "mlops_site.staticfinders.PlotlyFinder",
 ]
+
+# --- Training and registry -------------------------------------------------------------------
+
+# A model's first successful version goes to production when it has none (a system transition).
+REGISTRY_AUTO_PROMOTE_FIRST = env_bool("REGISTRY_AUTO_PROMOTE_FIRST", True)
+# RUNNING jobs whose heartbeat is older than this are failed ("worker lost") by a Beat task.
+TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env_int("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 300)
+# QUEUED jobs no worker picked up within this long are enqueued again.
+TRAINING_REQUEUE_AFTER_SECONDS = env_int("TRAINING_REQUEUE_AFTER_SECONDS", 600)
+TRAINING_DEFAULT_TRIALS = env_int("TRAINING_DEFAULT_TRIALS", 20)
+TRAINING_MAX_TRIALS = env_int("TRAINING_MAX_TRIALS", 500)
+TRAINING_MAX_PARALLELISM = env_int("TRAINING_MAX_PARALLELISM", 8)

@@ -6,10 +6,20 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from mlops_site import views
-from registry.api import DatasetViewSet
+from registry.api import (
+    DatasetViewSet,
+    ModelVersionViewSet,
+    RegisteredModelViewSet,
+    StageTransitionViewSet,
+)
+from training.api import TrainingJobViewSet
 
 router = DefaultRouter()
 router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("training-jobs", TrainingJobViewSet, basename="training-job")
+router.register("models", RegisteredModelViewSet, basename="registered-model")
+router.register("versions", ModelVersionViewSet, basename="model-version")
+router.register("transitions", StageTransitionViewSet, basename="stage-transition")
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -28,5 +38,6 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
-    path("datasets/", include("registry.urls")),
+    path("", include("registry.urls")),
+    path("training/", include("training.urls")),
 ]

@@ -8,12 +8,18 @@ from mlops_site.errors import InvalidInput
 from mlops_site.permissions import IsStaff
 from registry import selectors, services
 from registry.csvfiles import human_bytes
+from registry.models import ModelVersion, StageTransition
 from registry.serializers import (
     CreateDatasetInput,
     DatasetListSerializer,
     DatasetSerializer,
     GenerateSyntheticInput,
+    ModelVersionListSerializer,
+    ModelVersionSerializer,
+    RegisteredModelSerializer,
     SetTargetInput,
+    StageTransitionSerializer,
+    TransitionInput,
 )
 from registry.uploads import upload_too_large
 
@@ -91,3 +97,78 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             DatasetSerializer(dataset).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
+    """Registered models with their production version."""
+
+    serializer_class = RegisteredModelSerializer
+    lookup_field = "name"
+    lookup_value_regex = r"[a-z0-9][a-z0-9_-]*"
+
+    def get_queryset(self):
+        return selectors.registered_model_list()
+
+
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Model versions (filter with ?model=NAME&stage=STAGE); promote and archive them."""
+
+    def get_queryset(self):
+        qs = ModelVersion.objects.select_related("registered_model")
+        model = self.request.query_params.get("model")
+        stage = self.request.query_params.get("stage")
+        if model:
+            qs = qs.filter(registered_model__name=model)
+        if stage:
+            if stage not in ModelVersion.Stage.values:
+                choices = ", ".join(ModelVersion.Stage.values)
+                raise InvalidInput(
+                    f"Unknown stage {stage!r}; choose one of {choices}.", field="stage"
+                )
+            qs = qs.filter(stage=stage)
+        return qs.order_by("registered_model__name", "-version")
+
+    def get_serializer_class(self):
+        return ModelVersionListSerializer if self.action == "list" else ModelVersionSerializer
+
+    def get_permissions(self):
+        permissions = super().get_permissions()
+        if self.action in ("promote", "archive", "stage"):
+            permissions.append(IsStaff())
+        return permissions
+
+    def _transition(self, request, to_stage: str):
+        params = TransitionInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        version = services.model_version_transition(
+            version=self.get_object(),
+            to_stage=to_stage,
+            actor=request.user,
+            reason=params.validated_data["reason"],
+        )
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(request=TransitionInput, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        """Move to production; the previous production version is archived (staff only)."""
+        return self._transition(request, ModelVersion.Stage.PRODUCTION)
+
+    @extend_schema(request=TransitionInput, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request, pk=None):
+        """Archive the version (staff only)."""
+        return self._transition(request, ModelVersion.Stage.ARCHIVED)
+
+
+class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
+    """The audit trail of stage changes (filter with ?model=NAME)."""
+
+    serializer_class = StageTransitionSerializer
+
+    def get_queryset(self):
+        qs = StageTransition.objects.select_related("model_version__registered_model")
+        model = self.request.query_params.get("model")
+        if model:
+            qs = qs.filter(model_version__registered_model__name=model)
+        return qs

@@ -57,7 +57,7 @@ class Dataset(models.Model):
 
 
 class RegisteredModel(models.Model):
-    """A named model; its versions carry the artifacts (filled in by the training issue)."""
+    """A named model; its versions carry the artifacts, metrics and stage."""
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -84,6 +84,36 @@ class ModelVersion(models.Model):
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CANDIDATE)
     # PROTECT: a dataset a version was trained on cannot be deleted (lineage must stay whole).
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="model_versions")
+    dataset_sha256 = models.CharField(max_length=64, blank=True)
+    training_job = models.ForeignKey(
+        "training.TrainingJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    family = models.CharField(max_length=32, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # Test-set metrics of this version (scored once), curves and confusion matrix included.
+    metrics = models.JSONField(default=dict, blank=True)
+    validation_score = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    # Features (name, kind, categories, training ranges), target and class labels.
+    signature = models.JSONField(default=dict, blank=True)
+    input_example = models.JSONField(default=list, blank=True)
+    library_versions = models.JSONField(default=dict, blank=True)
+    # Relative to settings.ARTIFACTS_DIR; files maps name -> {"sha256", "bytes"}.
+    artifact_path = models.CharField(max_length=500, blank=True)
+    artifact_files = models.JSONField(default=dict, blank=True)
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    # Up to 10,000 training rows (raw features) kept beside the artifacts for drift checks;
+    # relative to settings.ARTIFACTS_DIR, with its own checksum.
+    reference_path = models.CharField(max_length=500, blank=True)
+    reference_sha256 = models.CharField(max_length=64, blank=True)
+    # Set when a load found files that do not match their checksums; never served then.
+    integrity_error = models.TextField(blank=True)
+    description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -98,6 +128,55 @@ class ModelVersion(models.Model):
                 name="one_production_version_per_model",
             ),
         ]
+        indexes = [models.Index(fields=["registered_model", "stage"])]
 
     def __str__(self) -> str:
         return f"{self.registered_model.name} v{self.version}"
+
+    @property
+    def artifact_dir(self):
+        return settings.ARTIFACTS_DIR / self.artifact_path
+
+    @property
+    def reference_file(self):
+        return settings.ARTIFACTS_DIR / self.reference_path if self.reference_path else None
+
+    @property
+    def expected_checksums(self) -> dict[str, str]:
+        return {name: info["sha256"] for name, info in self.artifact_files.items()}
+
+    @property
+    def is_corrupt(self) -> bool:
+        return bool(self.integrity_error)
+
+    @property
+    def class_labels(self) -> list[str]:
+        return list(self.signature.get("class_labels", []))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.signature.get("features", [])]
+
+
+class StageTransition(models.Model):
+    """The audit trail: every stage change of a version, with who or what did it and why."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="transitions"
+    )
+    from_stage = models.CharField(max_length=16, choices=ModelVersion.Stage.choices)
+    to_stage = models.CharField(max_length=16, choices=ModelVersion.Stage.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # "system" for automatic transitions, else the username at the time.
+    actor_label = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version}: {self.from_stage} -> {self.to_stage}"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from registry.models import Dataset
+from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 from registry.synthetic import SyntheticParams
 
 
@@ -73,3 +73,99 @@ class GenerateSyntheticInput(serializers.Serializer):
     def params(self) -> SyntheticParams:
         data = {k: v for k, v in self.validated_data.items() if k != "name"}
         return SyntheticParams(**data)
+
+
+class StageTransitionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+
+    class Meta:
+        model = StageTransition
+        fields = [
+            "id",
+            "model",
+            "version",
+            "from_stage",
+            "to_stage",
+            "actor_label",
+            "reason",
+            "evidence",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="registered_model.name", read_only=True)
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    training_job = serializers.PrimaryKeyRelatedField(read_only=True)
+    corrupt = serializers.BooleanField(source="is_corrupt", read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "model",
+            "version",
+            "stage",
+            "family",
+            "params",
+            "metrics",
+            "validation_score",
+            "threshold",
+            "signature",
+            "input_example",
+            "dataset",
+            "dataset_sha256",
+            "training_job",
+            "library_versions",
+            "artifact_files",
+            "manifest_sha256",
+            "size_bytes",
+            "corrupt",
+            "integrity_error",
+            "description",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelVersionListSerializer(ModelVersionSerializer):
+    key_metrics = serializers.SerializerMethodField()
+
+    class Meta(ModelVersionSerializer.Meta):
+        fields = [
+            "id",
+            "model",
+            "version",
+            "stage",
+            "family",
+            "key_metrics",
+            "validation_score",
+            "dataset",
+            "training_job",
+            "corrupt",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_key_metrics(self, version) -> dict:
+        keys = ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss")
+        return {k: version.metrics.get(k) for k in keys if k in version.metrics}
+
+
+class RegisteredModelSerializer(serializers.ModelSerializer):
+    production_version = serializers.SerializerMethodField()
+    version_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["id", "name", "description", "production_version", "version_count", "created_at"]
+        read_only_fields = fields
+
+    def get_production_version(self, model) -> int | None:
+        return next((v.version for v in model.versions.all() if v.stage == "production"), None)
+
+
+class TransitionInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

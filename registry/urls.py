@@ -5,10 +5,25 @@ from registry import views
 app_name = "registry"
 
 urlpatterns = [
-    path("", views.dataset_list, name="dataset_list"),
-    path("upload/", views.dataset_upload, name="dataset_upload"),
-    path("synthetic/", views.dataset_synthetic, name="dataset_synthetic"),
-    path("<int:pk>/", views.dataset_detail, name="dataset_detail"),
-    path("<int:pk>/target/", views.dataset_set_target, name="dataset_set_target"),
-    path("<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
+    # Datasets
+    path("datasets/", views.dataset_list, name="dataset_list"),
+    path("datasets/upload/", views.dataset_upload, name="dataset_upload"),
+    path("datasets/synthetic/", views.dataset_synthetic, name="dataset_synthetic"),
+    path("datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/target/", views.dataset_set_target, name="dataset_set_target"),
+    path("datasets/<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
+    # Models and their versions
+    path("models/", views.model_list, name="model_list"),
+    path("models/<slug:name>/", views.model_detail, name="model_detail"),
+    path("models/<slug:name>/compare/", views.version_compare, name="version_compare"),
+    path(
+        "models/<slug:name>/versions/<int:version>/",
+        views.version_detail,
+        name="version_detail",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/transition/",
+        views.version_transition,
+        name="version_transition",
+    ),
 ]

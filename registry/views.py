@@ -1,14 +1,16 @@
 from django.conf import settings
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mlops_site.errors import DomainError
 from mlops_site.permissions import staff_required
 from registry import selectors, services
 from registry.csvfiles import human_bytes
 from registry.forms import DatasetTargetForm, DatasetUploadForm, SyntheticDatasetForm
-from registry.models import Dataset
+from registry.models import Dataset, ModelVersion, RegisteredModel
+from registry.services.versions import ALLOWED_TRANSITIONS
 from registry.uploads import upload_too_large
 
 
@@ -125,4 +127,127 @@ def dataset_synthetic(request):
         "registry/dataset_synthetic_form.html",
         {"form": form},
         status=400 if form.errors else 200,
+    )
+
+
+# --- Model registry pages ---------------------------------------------------------------------
+
+# The stage buttons a staff user sees on a version page: (to_stage, label, button class).
+STAGE_ACTIONS = [
+    (ModelVersion.Stage.PRODUCTION, "Promote to production", ""),
+    (ModelVersion.Stage.STAGING, "Move to staging", "secondary"),
+    (ModelVersion.Stage.ARCHIVED, "Archive", "contrast outline"),
+]
+
+
+def _version_or_404(name: str, version: int) -> ModelVersion:
+    try:
+        return selectors.model_version_get(name, version)
+    except ModelVersion.DoesNotExist:
+        raise Http404(f"Model {name!r} has no version {version}.")
+
+
+@require_GET
+def model_list(request):
+    return render(
+        request, "registry/model_list.html", {"rows": selectors.registered_model_summaries()}
+    )
+
+
+@require_GET
+def model_detail(request, name: str):
+    model = get_object_or_404(RegisteredModel, name=name)
+    versions = list(selectors.model_version_list(model))
+    production = next((v for v in versions if v.stage == ModelVersion.Stage.PRODUCTION), None)
+    default_b = versions[0] if versions else None
+    default_a = production if production and production != default_b else None
+    if default_a is None and len(versions) > 1:
+        default_a = versions[1]
+    return render(
+        request,
+        "registry/model_detail.html",
+        {
+            "model": model,
+            "versions": versions,
+            "production": production,
+            "compare_a": default_a.version if default_a else None,
+            "compare_b": default_b.version if default_b else None,
+        },
+    )
+
+
+@require_GET
+def version_detail(request, name: str, version: int):
+    mv = _version_or_404(name, version)
+    charts = selectors.model_version_get_charts(mv)
+    allowed = ALLOWED_TRANSITIONS.get(mv.stage, set())
+    actions = [
+        {
+            "stage": stage,
+            "label": label,
+            "css": css,
+            "disabled": mv.is_corrupt and stage == "production",
+        }
+        for stage, label, css in STAGE_ACTIONS
+        if stage in allowed
+    ]
+    job = mv.training_job
+    return render(
+        request,
+        "registry/version_detail.html",
+        {
+            "model": mv.registered_model,
+            "version": mv,
+            "metric_rows": selectors.model_version_metric_rows(mv),
+            "per_class": selectors.model_version_per_class(mv),
+            "charts": charts,
+            "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in charts],
+            "history": selectors.model_version_history(mv),
+            "actions": actions,
+            "job": job,
+            "trial_count": job.trials.count() if job else None,
+            "artifact_files": sorted((mv.artifact_files or {}).items()),
+        },
+    )
+
+
+@staff_required
+@require_POST
+def version_transition(request, name: str, version: int):
+    mv = _version_or_404(name, version)
+    to_stage = request.POST.get("to_stage", "")
+    reason = request.POST.get("reason", "").strip()
+    try:
+        moved = services.model_version_transition(
+            version=mv, to_stage=to_stage, actor=request.user, reason=reason
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{name} v{moved.version} moved to {moved.get_stage_display()}.")
+    return redirect("registry:version_detail", name=name, version=version)
+
+
+@require_GET
+def version_compare(request, name: str):
+    model = get_object_or_404(RegisteredModel, name=name)
+    try:
+        a_number, b_number = int(request.GET["a"]), int(request.GET["b"])
+    except (KeyError, ValueError):
+        messages.error(request, "Choose two versions to compare.")
+        return redirect("registry:model_detail", name=name)
+    a = _version_or_404(name, a_number)
+    b = _version_or_404(name, b_number)
+    comparison = selectors.model_version_compare(a, b)
+    return render(
+        request,
+        "registry/version_compare.html",
+        {
+            "model": model,
+            "a": a,
+            "b": b,
+            "versions": list(model.versions.order_by("-version").values_list("version", flat=True)),
+            "comparison": comparison,
+            "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in comparison["charts"]],
+        },
     )

@@ -110,6 +110,8 @@ def _child_env(**extra: str) -> dict[str, str]:
         MODELYARD_DATA_DIR=str(settings.DATA_DIR),
         SECRET_KEY=settings.SECRET_KEY,
         PYTHONUNBUFFERED="1",
+        # Two worker processes share two cores: one thread per fit, as `make run` sets it.
+        MODELYARD_TRAINING_THREADS="1",
     )
     env.update(extra)
     return env
@@ -166,7 +168,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
             "worker",
             "--loglevel=INFO",
             "--queues=default,training",
-            "--concurrency=1",
+            "--concurrency=2",
             "--pool=prefork",
             f"--hostname={hostname}",
             "--without-gossip",

@@ -1,0 +1,29 @@
+"""Registry services: datasets (ingest, target, delete) and model versions (register, stages)."""
+
+from registry.services.datasets import (
+    dataset_delete,
+    dataset_generate_synthetic,
+    dataset_ingest,
+    dataset_set_target,
+)
+from registry.services.versions import (
+    model_version_archive,
+    model_version_load,
+    model_version_mark_corrupt,
+    model_version_promote,
+    model_version_register,
+    model_version_transition,
+)
+
+__all__ = [
+    "dataset_delete",
+    "dataset_generate_synthetic",
+    "dataset_ingest",
+    "dataset_set_target",
+    "model_version_archive",
+    "model_version_load",
+    "model_version_mark_corrupt",
+    "model_version_promote",
+    "model_version_register",
+    "model_version_transition",
+]

@@ -1,0 +1,237 @@
+"""Model versions: registration with artifacts, and every stage change through one service."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from mlops_site.errors import Conflict, InvalidInput
+from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
+
+if TYPE_CHECKING:
+    from training.engine.search import SearchResult
+
+logger = logging.getLogger(__name__)
+
+Stage = ModelVersion.Stage
+
+# Which stage a version may move to from where it is. Archived versions can come back (a
+# rollback); production can step down to staging or archived.
+ALLOWED_TRANSITIONS = {
+    Stage.CANDIDATE: {Stage.STAGING, Stage.PRODUCTION, Stage.ARCHIVED},
+    Stage.STAGING: {Stage.CANDIDATE, Stage.PRODUCTION, Stage.ARCHIVED},
+    Stage.PRODUCTION: {Stage.STAGING, Stage.ARCHIVED},
+    Stage.ARCHIVED: {Stage.STAGING, Stage.PRODUCTION},
+}
+
+def _actor_label(actor) -> str:
+    return actor.get_username() if actor is not None else "system"
+
+
+def model_version_transition(
+    *,
+    version: ModelVersion,
+    to_stage: str,
+    actor=None,
+    reason: str = "",
+    evidence: dict | None = None,
+) -> ModelVersion:
+    """Move a version to another stage and record it; the one path for pages, API and admin.
+
+    Promoting to production archives the model's current production version in the same
+    transaction. Concurrent promotions of one model queue on the model row's lock; should two
+    still race, the partial unique constraint lets exactly one commit and the other gets a 409.
+    """
+    if to_stage not in Stage.values:
+        raise InvalidInput(
+            f"Unknown stage {to_stage!r}; choose one of {', '.join(Stage.values)}.",
+            field="stage",
+        )
+    try:
+        with transaction.atomic():
+            RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
+            locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            from_stage = locked.stage
+            if from_stage == to_stage:
+                raise Conflict(f"{locked} is already in {to_stage}.")
+            if to_stage not in ALLOWED_TRANSITIONS[from_stage]:
+                raise Conflict(f"{locked} cannot move from {from_stage} to {to_stage}.")
+            if to_stage == Stage.PRODUCTION and locked.integrity_error:
+                raise Conflict(
+                    f"{locked} failed its artifact checksums and cannot serve: "
+                    f"{locked.integrity_error}"
+                )
+            if to_stage == Stage.PRODUCTION:
+                current = (
+                    ModelVersion.objects.select_for_update()
+                    .filter(registered_model_id=locked.registered_model_id, stage=Stage.PRODUCTION)
+                    .exclude(pk=locked.pk)
+                    .first()
+                )
+                if current is not None:
+                    current.stage = Stage.ARCHIVED
+                    current.save(update_fields=["stage"])
+                    StageTransition.objects.create(
+                        model_version=current,
+                        from_stage=Stage.PRODUCTION,
+                        to_stage=Stage.ARCHIVED,
+                        actor=actor,
+                        actor_label=_actor_label(actor),
+                        reason=f"Replaced in production by v{locked.version}."
+                        + (f" {reason}" if reason else ""),
+                        evidence={"replaced_by_version": locked.version, **(evidence or {})},
+                    )
+            locked.stage = to_stage
+            locked.save(update_fields=["stage"])
+            StageTransition.objects.create(
+                model_version=locked,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                actor=actor,
+                actor_label=_actor_label(actor),
+                reason=reason,
+                evidence=evidence or {},
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Another promotion of model {version.registered_model.name!r} won the race; "
+            "reload and try again."
+        ) from exc
+    logger.info("%s: %s -> %s by %s", locked, from_stage, to_stage, _actor_label(actor))
+    return locked
+
+
+def model_version_promote(*, version: ModelVersion, actor=None, reason: str = "", evidence=None):
+    return model_version_transition(
+        version=version, to_stage=Stage.PRODUCTION, actor=actor, reason=reason, evidence=evidence
+    )
+
+
+def model_version_archive(*, version: ModelVersion, actor=None, reason: str = "", evidence=None):
+    return model_version_transition(
+        version=version, to_stage=Stage.ARCHIVED, actor=actor, reason=reason, evidence=evidence
+    )
+
+
+def model_version_mark_corrupt(*, version: ModelVersion, error: str) -> ModelVersion:
+    ModelVersion.objects.filter(pk=version.pk).update(integrity_error=error[:2000])
+    version.integrity_error = error[:2000]
+    logger.error("%s failed its artifact checksums: %s", version, error)
+    return version
+
+
+def _key_metrics(metrics: dict) -> dict:
+    keys = ("roc_auc", "pr_auc", "f1", "accuracy", "balanced_accuracy", "log_loss")
+    return {k: metrics[k] for k in keys if metrics.get(k) is not None}
+
+
+def model_version_register(
+    *,
+    model_name: str,
+    dataset: Dataset,
+    result: SearchResult,
+    training_job=None,
+    description: str = "",
+) -> ModelVersion:
+    """Store a search result as the model's next version: artifacts, checksums, lineage.
+
+    1. Lock the model row (created if new) so version numbers count up without gaps or twins.
+    2. Write the artifacts (atomic directory rename) and the reference sample for drift checks.
+    3. Create the version row; if anything fails, the directory is removed with the rollback.
+    4. After commit, a model without a production version gets this one (system transition),
+       when settings.REGISTRY_AUTO_PROMOTE_FIRST is on.
+    """
+    from registry import artifacts  # torch and skops: only the processes that write load them
+
+    try:
+        model, _ = RegisteredModel.objects.get_or_create(name=model_name)
+    except IntegrityError:
+        model = RegisteredModel.objects.get(name=model_name)
+    directory = None
+    try:
+        with transaction.atomic():
+            RegisteredModel.objects.select_for_update().get(pk=model.pk)
+            number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+            relative = f"{model.name}/v{number}"
+            directory = settings.ARTIFACTS_DIR / relative
+            manifest_extra = {
+                "model_name": model.name,
+                "version": number,
+                "signature": result.signature,
+                "dataset_sha256": dataset.sha256,
+                "metrics": _key_metrics(result.test_metrics),
+                "training_job": training_job.pk if training_job is not None else None,
+            }
+            written = artifacts.artifacts_write(
+                directory, model=result.model, manifest_extra=manifest_extra
+            )
+            files = dict(written["files"])
+            reference_relative = f"{model.name}/v{number}.reference.csv"
+            reference = settings.ARTIFACTS_DIR / reference_relative
+            result.reference_sample.to_csv(reference, index=False)
+            manifest = (directory / "manifest.json").read_text()
+            version = ModelVersion.objects.create(
+                registered_model=model,
+                version=number,
+                dataset=dataset,
+                dataset_sha256=dataset.sha256,
+                training_job=training_job,
+                family=result.model.family,
+                params={**result.best.params, "imbalance": result.best.imbalance},
+                metrics=result.test_metrics,
+                validation_score=result.validation_score,
+                threshold=result.model.threshold,
+                signature=result.signature,
+                input_example=result.input_example,
+                library_versions=_library_versions(manifest),
+                artifact_path=relative,
+                artifact_files=files,
+                manifest_sha256=written["manifest_sha256"],
+                size_bytes=sum(f["bytes"] for f in files.values()),
+                reference_path=reference_relative,
+                reference_sha256=hashlib.sha256(reference.read_bytes()).hexdigest(),
+                description=description,
+            )
+    except BaseException:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.with_name(f"{directory.name}.reference.csv").unlink(missing_ok=True)
+        raise
+    if (
+        settings.REGISTRY_AUTO_PROMOTE_FIRST
+        and not model.versions.filter(stage=Stage.PRODUCTION).exists()
+    ):
+        try:
+            model_version_promote(
+                version=version,
+                reason="First successful version of a model without a production version; "
+                "promoted automatically.",
+                evidence={"test_metrics": _key_metrics(result.test_metrics)},
+            )
+        except Conflict:
+            pass  # another version got there first: this one stays a candidate
+        version.refresh_from_db()
+    return version
+
+
+def _library_versions(manifest_text: str) -> dict:
+    return json.loads(manifest_text).get("library_versions", {})
+
+
+def model_version_load(*, version: ModelVersion):
+    """Load a version's model after verifying every artifact checksum; a mismatch flags the
+    version as corrupt (it is never served) and raises Conflict."""
+    from registry import artifacts
+
+    try:
+        return artifacts.artifacts_load(version.artifact_dir, expected=version.expected_checksums)
+    except artifacts.ArtifactIntegrityError as exc:
+        model_version_mark_corrupt(version=version, error=str(exc))
+        raise Conflict(f"{version} cannot be loaded: {exc}") from exc

@@ -1,0 +1,414 @@
+"""Three model families behind one interface: an Optuna search space and a fit function each.
+
+Class indices: `y` arrays hold integers 0..K-1 and every class must appear in the training
+rows (the stratified split guarantees it). Probabilities come back as (n, K) float64 arrays
+whose rows sum to 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import optuna
+import torch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import ThreadpoolController
+from torch import nn
+
+from training.engine.errors import Cancelled
+
+FAMILIES = ("mlp", "hgb", "logreg")
+DEFAULT_MAX_EPOCHS = 60
+PATIENCE = 5
+PREDICT_CHUNK = 8192
+EPS = 1e-15
+
+THREADS_ENV = "MODELYARD_TRAINING_THREADS"
+
+_thread_budget: int | None = None
+_torch_threads: int | None = None
+_controller: ThreadpoolController | None = None
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def thread_budget() -> int:
+    """Threads one fit may use: `set_thread_budget`, else $MODELYARD_TRAINING_THREADS, else
+    the cores this process may run on (os.sched_getaffinity)."""
+    if _thread_budget is not None:
+        return _thread_budget
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        return max(1, int(env))
+    return max(1, _available_cores())
+
+
+def set_thread_budget(threads: int | None) -> None:
+    """Set (or with None, reset to the default) the threads a fit may use.
+
+    Worth lowering when several training processes share the cores: OpenMP (scikit-learn's
+    HGB, PyTorch) with more threads than free cores spin-waits and can run ten times slower
+    than with one thread. A worker pool of N processes on C cores should give each C // N.
+    """
+    global _thread_budget
+    _thread_budget = None if threads is None else max(1, int(threads))
+
+
+def _configure_torch_threads() -> None:
+    """torch.set_num_threads is process-wide and not free: call it only when the budget changes."""
+    global _torch_threads
+    threads = thread_budget()
+    if _torch_threads != threads:
+        torch.set_num_threads(threads)
+        _torch_threads = threads
+
+
+@contextmanager
+def limited_threads() -> Iterator[None]:
+    """OpenMP and BLAS pools (scikit-learn, PyTorch) capped at `thread_budget()` inside."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()  # inspects the loaded libraries once
+    with _controller.limit(limits=thread_budget()):
+        yield
+
+
+def log_loss_of(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (probabilities clipped away from 0)."""
+    picked = proba[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(picked, EPS, 1.0))))
+
+
+# -- search spaces -------------------------------------------------------------------------
+
+
+def suggest_params(trial: optuna.Trial, family: str, n_features: int) -> dict:
+    """Sample a family's hyper-parameters. Trial parameter names carry the family as a prefix
+    ("mlp_lr") because each name must keep one distribution across the whole study; the
+    returned dict has the bare names. `n_features` is accepted so a space may depend on the
+    input width; the current ranges do not."""
+    del n_features
+    if family == "mlp":
+        return {
+            "depth": trial.suggest_int("mlp_depth", 1, 4),
+            "width": trial.suggest_int("mlp_width", 16, 512, log=True),
+            "dropout": trial.suggest_float("mlp_dropout", 0.0, 0.5),
+            "lr": trial.suggest_float("mlp_lr", 1e-4, 1e-2, log=True),
+            "weight_decay": trial.suggest_float("mlp_weight_decay", 1e-6, 1e-2, log=True),
+            "batch_size": trial.suggest_categorical("mlp_batch_size", [64, 128, 256, 512]),
+        }
+    if family == "hgb":
+        return {
+            "learning_rate": trial.suggest_float("hgb_learning_rate", 0.01, 0.3, log=True),
+            "max_leaf_nodes": trial.suggest_int("hgb_max_leaf_nodes", 15, 255, log=True),
+            "min_samples_leaf": trial.suggest_int("hgb_min_samples_leaf", 5, 200, log=True),
+            "l2_regularization": trial.suggest_float("hgb_l2_regularization", 1e-8, 10.0, log=True),
+            "max_iter": trial.suggest_int("hgb_max_iter", 100, 600),
+        }
+    if family == "logreg":
+        return {"C": trial.suggest_float("logreg_C", 1e-3, 100.0, log=True)}
+    raise ValueError(f"Unknown model family {family!r}; choose from {', '.join(FAMILIES)}.")
+
+
+# -- fitted estimators ---------------------------------------------------------------------
+
+
+class FittedEstimator:
+    """A trained model of one family. `curve` is the validation log loss per epoch (MLP), per
+    boosting iteration (HGB) or a single point (logistic regression)."""
+
+    family: str
+    params: dict
+    curve: list[float]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MLPNet(nn.Module):
+    """Linear → ReLU → Dropout blocks, then a linear layer to class logits. No BatchNorm, so a
+    one-row batch trains like any other."""
+
+    def __init__(self, *, in_features: int, hidden: list[int], dropout: float, n_classes: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, n_classes))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class MLPEstimator(FittedEstimator):
+    family = "mlp"
+
+    def __init__(self, *, network: MLPNet, architecture: dict, params: dict, curve: list[float]):
+        self.network = network
+        self.architecture = architecture
+        self.params = params
+        self.curve = curve
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        _configure_torch_threads()
+        self.network.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), PREDICT_CHUNK):
+                chunk = torch.as_tensor(np.asarray(X[start : start + PREDICT_CHUNK], np.float32))
+                out.append(torch.softmax(self.network(chunk), dim=1).double().numpy())
+        proba = np.concatenate(out) if out else np.zeros((0, self.architecture["n_classes"]))
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The state dict as contiguous CPU tensors, ready for `safetensors.torch.save_file`."""
+        return {
+            k: v.detach().cpu().contiguous().clone() for k, v in self.network.state_dict().items()
+        }
+
+    @classmethod
+    def from_weights(
+        cls, *, architecture: dict, weights: dict[str, torch.Tensor], params: dict
+    ) -> MLPEstimator:
+        network = _build_network(architecture)
+        network.load_state_dict(weights, strict=True)
+        network.eval()
+        return cls(network=network, architecture=architecture, params=params, curve=[])
+
+
+class SklearnEstimator(FittedEstimator):
+    def __init__(self, *, family: str, estimator, params: dict, curve: list[float], n_classes: int):
+        self.family = family
+        self.estimator = estimator
+        self.params = params
+        self.curve = curve
+        self.n_classes = n_classes
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        with limited_threads():
+            raw = self.estimator.predict_proba(np.asarray(X, dtype=np.float32))
+        # Place the estimator's columns by its classes_, so the output is always (n, K).
+        proba = np.zeros((raw.shape[0], self.n_classes))
+        proba[:, np.asarray(self.estimator.classes_, dtype=int)] = raw
+        return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _build_network(architecture: dict) -> MLPNet:
+    return MLPNet(
+        in_features=int(architecture["in_features"]),
+        hidden=[int(h) for h in architecture["hidden"]],
+        dropout=float(architecture["dropout"]),
+        n_classes=int(architecture["n_classes"]),
+    )
+
+
+# -- fitting -------------------------------------------------------------------------------
+
+
+def _n_classes(y_train: np.ndarray, y_val: np.ndarray) -> int:
+    k = int(max(y_train.max(), y_val.max())) + 1
+    missing = sorted(set(range(k)) - set(np.unique(y_train).tolist()))
+    if missing:
+        raise ValueError(f"Class index(es) {missing} have no training rows.")
+    return k
+
+
+def _sample_weight(y: np.ndarray, class_weight: dict | None) -> np.ndarray | None:
+    if not class_weight:
+        return None
+    return np.array([class_weight[int(c)] for c in y], dtype=np.float64)
+
+
+def fit_model(
+    family: str,
+    params: dict,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    class_weight: dict | None,
+    seed: int,
+    report: Callable[[int, float], None] | None,
+    should_stop: Callable[[], bool],
+    max_epochs: int = DEFAULT_MAX_EPOCHS,
+) -> FittedEstimator:
+    """Train one model on the training rows; the validation rows serve only to score (and,
+    for the MLP, to stop early). `report(epoch, val_loss)` is called after each MLP epoch and
+    may raise (optuna.TrialPruned); `should_stop()` is checked before each epoch (MLP) or
+    before fitting (the others) and raises `Cancelled`."""
+    y_train = np.asarray(y_train, dtype=np.int64)
+    y_val = np.asarray(y_val, dtype=np.int64)
+    n_classes = _n_classes(y_train, y_val)
+    if should_stop():
+        raise Cancelled("Training was cancelled.")
+    with limited_threads():
+        return _fit_family(
+            family,
+            params,
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            n_classes=n_classes,
+            class_weight=class_weight,
+            seed=seed,
+            report=report,
+            should_stop=should_stop,
+            max_epochs=max_epochs,
+        )
+
+
+def _fit_family(
+    family: str,
+    params: dict,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    n_classes: int,
+    class_weight: dict | None,
+    seed: int,
+    report: Callable[[int, float], None] | None,
+    should_stop: Callable[[], bool],
+    max_epochs: int,
+) -> FittedEstimator:
+    if family == "mlp":
+        return _fit_mlp(
+            params,
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            n_classes=n_classes,
+            class_weight=class_weight,
+            seed=seed,
+            report=report,
+            should_stop=should_stop,
+            max_epochs=max_epochs,
+        )
+    if family == "hgb":
+        model = HistGradientBoostingClassifier(
+            learning_rate=params["learning_rate"],
+            max_leaf_nodes=params["max_leaf_nodes"],
+            min_samples_leaf=params["min_samples_leaf"],
+            l2_regularization=params["l2_regularization"],
+            max_iter=params["max_iter"],
+            # Our validation rows are for scoring only and must not steer the fit; the number
+            # of iterations is searched instead.
+            early_stopping=False,
+            random_state=seed,
+        )
+        model.fit(X_train, y_train, sample_weight=_sample_weight(y_train, class_weight))
+        # One validation log loss per boosting iteration (staged predictions are incremental).
+        curve = [
+            log_loss_of(y_val, _full(p, model, n_classes))
+            for p in model.staged_predict_proba(X_val)
+        ]
+        return SklearnEstimator(
+            family=family, estimator=model, params=dict(params), curve=curve, n_classes=n_classes
+        )
+    if family == "logreg":
+        model = LogisticRegression(C=params["C"], max_iter=2000, random_state=seed)
+        with warnings.catch_warnings():
+            # Reaching max_iter still gives a usable model; the validation score judges it.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X_train, y_train, sample_weight=_sample_weight(y_train, class_weight))
+        estimator = SklearnEstimator(
+            family=family, estimator=model, params=dict(params), curve=[], n_classes=n_classes
+        )
+        estimator.curve = [log_loss_of(y_val, estimator.predict_proba(X_val))]
+        return estimator
+    raise ValueError(f"Unknown model family {family!r}; choose from {', '.join(FAMILIES)}.")
+
+
+def _full(raw: np.ndarray, model, n_classes: int) -> np.ndarray:
+    proba = np.zeros((raw.shape[0], n_classes))
+    proba[:, np.asarray(model.classes_, dtype=int)] = raw
+    return proba
+
+
+def _fit_mlp(
+    params: dict,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    n_classes: int,
+    class_weight: dict | None,
+    seed: int,
+    report: Callable[[int, float], None] | None,
+    should_stop: Callable[[], bool],
+    max_epochs: int,
+) -> MLPEstimator:
+    """Adam on cross-entropy (class-weighted when asked), early stopping on the unweighted
+    validation log loss with patience PATIENCE, best weights restored at the end."""
+    _configure_torch_threads()
+    torch.manual_seed(seed)  # weight initialisation and dropout masks
+    shuffle = torch.Generator().manual_seed(seed)
+    architecture = {
+        "in_features": int(X_train.shape[1]),
+        "hidden": [int(params["width"])] * int(params["depth"]),
+        "dropout": float(params["dropout"]),
+        "n_classes": n_classes,
+    }
+    network = _build_network(architecture)
+    optimizer = torch.optim.Adam(
+        network.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
+    )
+    weight = None
+    if class_weight:
+        weight = torch.tensor([class_weight[c] for c in range(n_classes)], dtype=torch.float32)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    xt = torch.as_tensor(np.asarray(X_train, dtype=np.float32))
+    yt = torch.as_tensor(y_train)
+    estimator = MLPEstimator(
+        network=network, architecture=architecture, params=dict(params), curve=[]
+    )
+    batch_size = int(params["batch_size"])
+
+    best_loss, best_state, stale = np.inf, None, 0
+    for epoch in range(1, max_epochs + 1):
+        if should_stop():
+            raise Cancelled("Training was cancelled.")
+        network.train()
+        order = torch.randperm(len(xt), generator=shuffle)
+        for start in range(0, len(xt), batch_size):
+            batch = order[start : start + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(network(xt[batch]), yt[batch])
+            loss.backward()
+            optimizer.step()
+        val_loss = log_loss_of(y_val, estimator.predict_proba(X_val))
+        estimator.curve.append(val_loss)
+        if report is not None:
+            report(epoch, val_loss)
+        if np.isfinite(val_loss) and val_loss < best_loss - 1e-6:
+            best_loss, stale = val_loss, 0
+            best_state = copy.deepcopy(network.state_dict())
+        else:
+            stale += 1
+            if stale >= PATIENCE:
+                break
+    if best_state is None:
+        raise FloatingPointError("The MLP's validation loss was never finite (training diverged).")
+    network.load_state_dict(best_state)
+    network.eval()
+    return estimator

@@ -1,0 +1,522 @@
+"""Training jobs: create (validated, enqueued on commit), run on a worker, cancel, sweep stale.
+
+The heavy engine (torch, scikit-learn, Optuna) is imported inside the functions a worker runs,
+so the web process stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
+
+from mlops_site.errors import Conflict, InvalidInput
+from registry import csvfiles
+from registry.models import Dataset, RegisteredModel
+from training.models import TrainingJob, Trial
+
+logger = logging.getLogger(__name__)
+
+FAMILIES = ("mlp", "hgb", "logreg")
+IMBALANCE_STRATEGIES = ("none", "class_weight", "smote")
+METRICS = ("auto", "roc_auc", "f1_macro", "log_loss")
+MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+# Trial workers re-read the cancel flag at most this often (seconds).
+CANCEL_POLL_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+
+
+def _supports_parallel_trials() -> bool:
+    """Optuna's RDB storage shared by several workers needs a server database."""
+    return connection.vendor == "postgresql"
+
+
+def dataset_features(dataset: Dataset, target: str) -> list[tuple[str, str]]:
+    """(name, kind) of the columns a model trained on `dataset` uses: all but the target and
+    the columns flagged id-like or constant."""
+    return [
+        (c["name"], c["kind"])
+        for c in dataset.columns
+        if c["name"] != target and not {"id_like", "constant"} & set(c["flags"])
+    ]
+
+
+def _check_schema_matches(model_name: str, dataset: Dataset, target: str) -> None:
+    model = RegisteredModel.objects.filter(name=model_name).first()
+    latest = model.versions.order_by("-version").first() if model else None
+    if latest is None:
+        return
+    have = {(f["name"], f["kind"]) for f in latest.signature.get("features", [])}
+    want = set(dataset_features(dataset, target))
+    if have == want and latest.signature.get("target") == target:
+        return
+    missing = sorted(n for n, _ in have - want)
+    extra = sorted(n for n, _ in want - have)
+    parts = []
+    if latest.signature.get("target") != target:
+        parts.append(f"target {target!r} instead of {latest.signature.get('target')!r}")
+    if missing:
+        parts.append(f"missing or changed: {', '.join(missing)}")
+    if extra:
+        parts.append(f"new or changed: {', '.join(extra)}")
+    raise InvalidInput(
+        f"Dataset {dataset.name!r} does not match the feature schema of model {model_name!r} "
+        f"(v{latest.version}): {'; '.join(parts)}. Train under a new model name.",
+        field="model_name",
+    )
+
+
+def _choices(value, allowed: tuple[str, ...], field: str) -> list[str]:
+    if value is None:
+        return list(allowed)
+    chosen = list(dict.fromkeys(value))
+    if not chosen:
+        raise InvalidInput(f"{field} must name at least one of {', '.join(allowed)}.", field=field)
+    unknown = [v for v in chosen if v not in allowed]
+    if unknown:
+        raise InvalidInput(
+            f"{field}: unknown {', '.join(map(str, unknown))}; choose from {', '.join(allowed)}.",
+            field=field,
+        )
+    return chosen
+
+
+def training_job_create(
+    *,
+    dataset: Dataset,
+    model_name: str,
+    target: str = "",
+    families: list[str] | None = None,
+    imbalance: list[str] | None = None,
+    metric: str = "auto",
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    parallelism: int = 1,
+    max_epochs: int = 60,
+    trigger: str = TrainingJob.Trigger.MANUAL,
+    created_by=None,
+) -> TrainingJob:
+    """Validate a training request, store the job (QUEUED) and enqueue it once committed."""
+    model_name = (model_name or "").strip().lower()
+    if not MODEL_NAME_RE.match(model_name):
+        raise InvalidInput(
+            "model_name must be 1-100 lowercase letters, digits, '-' or '_', starting with a "
+            f"letter or digit (got {model_name!r}).",
+            field="model_name",
+        )
+    target = (target or dataset.target).strip()
+    if not target:
+        raise InvalidInput(
+            f"Dataset {dataset.name!r} has no target column; name one.", field="target"
+        )
+    if target not in dataset.column_names:
+        raise InvalidInput(
+            f"Target column {target!r} is not in dataset {dataset.name!r}.", field="target"
+        )
+    if target != dataset.target:
+        frame = csvfiles.read_column(dataset.absolute_path, dataset.delimiter, target)
+        csvfiles.target_classes(frame, target, max_classes=settings.DATASET_MAX_CLASSES)
+    if not dataset_features(dataset, target):
+        raise InvalidInput(
+            "No usable feature columns: every other column is id-like or constant.",
+            field="target",
+        )
+    families = _choices(families, FAMILIES, "families")
+    imbalance = _choices(imbalance, IMBALANCE_STRATEGIES, "imbalance")
+    if metric not in METRICS:
+        raise InvalidInput(f"metric must be one of {', '.join(METRICS)}.", field="metric")
+    n_trials = settings.TRAINING_DEFAULT_TRIALS if n_trials is None else int(n_trials)
+    if not 1 <= n_trials <= settings.TRAINING_MAX_TRIALS:
+        raise InvalidInput(
+            f"n_trials must be between 1 and {settings.TRAINING_MAX_TRIALS} (got {n_trials}).",
+            field="n_trials",
+        )
+    if timeout_s is not None and not timeout_s > 0:
+        raise InvalidInput("timeout_s must be a positive number of seconds.", field="timeout_s")
+    if timeout_s is not None and timeout_s > settings.TASK_MAX_SECONDS:
+        raise InvalidInput(
+            f"timeout_s is above the longest allowed job ({settings.TASK_MAX_SECONDS} s).",
+            field="timeout_s",
+        )
+    for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.05 <= value <= 0.4:
+            raise InvalidInput(f"{name} must be between 0.05 and 0.4 (got {value}).", field=name)
+    if not 1 <= max_epochs <= 500:
+        raise InvalidInput("max_epochs must be between 1 and 500.", field="max_epochs")
+    if not 1 <= parallelism <= settings.TRAINING_MAX_PARALLELISM:
+        raise InvalidInput(
+            f"parallelism must be between 1 and {settings.TRAINING_MAX_PARALLELISM}.",
+            field="parallelism",
+        )
+    _check_schema_matches(model_name, dataset, target)
+    effective = min(parallelism, n_trials) if _supports_parallel_trials() else 1
+    config = {
+        "target": target,
+        "families": families,
+        "imbalance": imbalance,
+        "metric": metric,
+        "n_trials": n_trials,
+        "timeout_s": timeout_s,
+        "seed": int(seed),
+        "val_fraction": float(val_fraction),
+        "test_fraction": float(test_fraction),
+        "max_epochs": int(max_epochs),
+        "parallelism_requested": parallelism,
+    }
+    with transaction.atomic():
+        job = TrainingJob.objects.create(
+            dataset=dataset,
+            model_name=model_name,
+            config=config,
+            n_trials=n_trials,
+            parallelism=effective,
+            trigger=trigger,
+            created_by=created_by,
+        )
+        job.study_name = f"modelyard-job-{job.pk}"
+        job.save(update_fields=["study_name"])
+        transaction.on_commit(lambda: _enqueue(job.pk, effective))
+    return job
+
+
+def _enqueue(job_id: int, parallelism: int) -> None:
+    from training.tasks import run_training_job_task, run_training_trials_task
+
+    run_training_job_task.delay(job_id)
+    for _ in range(parallelism - 1):
+        run_training_trials_task.delay(job_id)
+
+
+def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
+    """A queued job is cancelled at once; a running one stops between trials or epochs."""
+    now = timezone.now()
+    if TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        error="Cancelled before it started.",
+    ):
+        job.refresh_from_db()
+        return job
+    if TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
+        cancel_requested=True
+    ):
+        job.refresh_from_db()
+        return job
+    job.refresh_from_db()
+    raise Conflict(f"Training job {job.pk} has already finished ({job.status}).")
+
+
+# --- Running on a worker ---------------------------------------------------------------------
+
+
+class _JobHooks:
+    """Callbacks the engine calls: record each trial, heartbeat, and check for cancellation."""
+
+    def __init__(self, job: TrainingJob, direction: str):
+        self.job_id = job.pk
+        self.direction = direction
+        self._last_poll = 0.0
+        self._last_beat = 0.0
+        self._cancelled = False
+
+    def heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat >= HEARTBEAT_SECONDS:
+            TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
+            self._last_beat = now
+
+    def should_stop(self) -> bool:
+        self.heartbeat()
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_poll >= CANCEL_POLL_SECONDS:
+            self._last_poll = now
+            self._cancelled = (
+                TrainingJob.objects.filter(pk=self.job_id)
+                .values_list("cancel_requested", flat=True)
+                .first()
+                is not False
+            )
+        return self._cancelled
+
+    def on_trial(self, record) -> None:
+        Trial.objects.update_or_create(
+            job_id=self.job_id,
+            number=record.number,
+            defaults={
+                "family": record.family,
+                "imbalance": record.imbalance,
+                "params": record.params,
+                "state": record.state,
+                "value": record.value,
+                "duration_s": record.duration_s,
+                "curve": record.curve,
+                "error": record.error[:4000],
+            },
+        )
+        # Recount from the table: several workers may record trials of one job at once.
+        best = Max("value") if self.direction == "maximize" else Min("value")
+        stats = Trial.objects.filter(job_id=self.job_id).aggregate(
+            done=Count("id", filter=Q(state=Trial.State.COMPLETE)),
+            pruned=Count("id", filter=Q(state=Trial.State.PRUNED)),
+            failed=Count("id", filter=Q(state=Trial.State.FAILED)),
+        )
+        best_value = (
+            Trial.objects.filter(job_id=self.job_id, state=Trial.State.COMPLETE)
+            .aggregate(best=best)
+            .get("best")
+        )
+        TrainingJob.objects.filter(pk=self.job_id).update(
+            trials_done=stats["done"],
+            trials_pruned=stats["pruned"],
+            trials_failed=stats["failed"],
+            best_value=best_value,
+            heartbeat_at=timezone.now(),
+        )
+
+
+def _engine_config(job: TrainingJob):
+    from training.engine.search import SearchConfig
+
+    c = job.config
+    return SearchConfig(
+        target=c["target"],
+        families=list(c["families"]),
+        imbalance=list(c["imbalance"]),
+        metric=c["metric"],
+        n_trials=job.n_trials,
+        timeout_s=c.get("timeout_s"),
+        seed=c.get("seed", 0),
+        val_fraction=c.get("val_fraction", 0.15),
+        test_fraction=c.get("test_fraction", 0.15),
+        max_epochs=c.get("max_epochs", 60),
+    )
+
+
+def _finish(job_id: int, status: str, **fields) -> bool:
+    """Write the outcome unless something else (a stale-job sweep) already ended the job."""
+    return bool(
+        TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING).update(
+            status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
+        )
+    )
+
+
+def _prepare(job: TrainingJob, worker_index: int = 0):
+    from training.engine.search import create_study, prepare_data
+
+    dataset = job.dataset
+    frame = csvfiles.read_frame(dataset.absolute_path, dataset.delimiter)
+    config = _engine_config(job)
+    prepared = prepare_data(frame, config, columns=dataset.columns)
+    study = create_study(
+        config,
+        storage=optuna_storage_url(),
+        study_name=job.study_name,
+        load_if_exists=True,
+        worker_index=worker_index,
+    )
+    return config, prepared, study
+
+
+def optuna_storage_url() -> str | None:
+    """The platform's PostgreSQL database as an Optuna RDB storage (SQLAlchemy URL), so trials
+    of one study can run on several workers; None (in-memory, one worker) elsewhere."""
+    if connection.vendor != "postgresql":
+        return None
+    from urllib.parse import quote
+
+    db = connection.settings_dict
+    auth = quote(db["USER"] or "", safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(str(db["PASSWORD"]), safe="")
+    host = db.get("HOST") or "localhost"
+    port = db.get("PORT") or 5432
+    return f"postgresql+psycopg://{auth}@{host}:{port}/{db['NAME']}"
+
+
+def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
+    """Claim a queued job and run its search; a redelivered message finds it claimed and
+    returns None. Every outcome is written on the row: SUCCEEDED with the new version,
+    CANCELLED with the trials so far, or FAILED with the reason."""
+    now = timezone.now()
+    claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
+        status=TrainingJob.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255]
+    )
+    if not claimed:
+        logger.info("training job %s: not queued any more, nothing to do", job_id)
+        return None
+    job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    cpu_start = time.process_time()
+    from training.engine.errors import Cancelled, NoSuccessfulTrials
+
+    try:
+        config, prepared, study = _prepare(job)
+        hooks = _JobHooks(job, direction=study.direction.name.lower())
+        share = math.ceil(job.n_trials / job.parallelism)
+        _run_share(job, config, prepared, study, hooks, share)
+        if job.parallelism > 1:
+            _complete_study(job, config, prepared, study, hooks)
+        if hooks.should_stop() or _cancel_requested(job.pk):
+            raise Cancelled()
+        from training.engine.search import finalize
+
+        result = finalize(prepared, config, study=study)
+        from registry.services import model_version_register
+
+        version = model_version_register(
+            model_name=job.model_name, dataset=job.dataset, result=result, training_job=job
+        )
+        _finish(
+            job.pk,
+            TrainingJob.Status.SUCCEEDED,
+            result_version=version,
+            cpu_seconds=time.process_time() - cpu_start,
+        )
+    except Cancelled:
+        _finish(
+            job.pk,
+            TrainingJob.Status.CANCELLED,
+            error="Cancelled by request; the trials finished so far are kept.",
+            cpu_seconds=time.process_time() - cpu_start,
+        )
+    except NoSuccessfulTrials as exc:
+        _finish(
+            job.pk,
+            TrainingJob.Status.FAILED,
+            error=str(exc),
+            cpu_seconds=time.process_time() - cpu_start,
+        )
+    except Exception as exc:  # any other failure is the job's outcome, written on its row
+        logger.exception("training job %s failed", job.pk)
+        _finish(
+            job.pk,
+            TrainingJob.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}"[:4000],
+            cpu_seconds=time.process_time() - cpu_start,
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _cancel_requested(job_id: int) -> bool:
+    return bool(
+        TrainingJob.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
+    )
+
+
+def _run_share(job, config, prepared, study, hooks, share: int) -> None:
+    from training.engine.search import run_trials
+
+    run_trials(
+        prepared,
+        config,
+        study=study,
+        n_trials=share,
+        on_trial=hooks.on_trial,
+        should_stop=hooks.should_stop,
+        timeout_s=config.timeout_s,
+    )
+
+
+def _complete_study(job, config, prepared, study, hooks) -> None:
+    """The finishing worker of a parallel job makes sure the study reaches n_trials.
+
+    Trial workers that never started (all workers busy, or one worker process only) leave
+    their share undone: this worker runs what is missing itself, and otherwise waits while
+    others are still running trials, giving up on trials whose worker went silent.
+    """
+    from optuna.trial import TrialState
+
+    finished_states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    started = time.monotonic()
+    last_progress, last_finished = time.monotonic(), -1
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state in finished_states for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        if finished >= job.n_trials:
+            return
+        if config.timeout_s and time.monotonic() - started > config.timeout_s:
+            return
+        if finished != last_finished:
+            last_finished, last_progress = finished, time.monotonic()
+        if time.monotonic() - last_progress > settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS:
+            logger.warning("training job %s: %s trials stuck running; finishing", job.pk, running)
+            return
+        missing = job.n_trials - finished - running
+        if missing > 0:
+            _run_share(job, config, prepared, study, hooks, missing)
+            continue
+        if hooks.should_stop():
+            return
+        time.sleep(1.0)
+
+
+def training_job_run_trials(*, job_id: int) -> int:
+    """A trial worker of a parallel job: run its share of trials in the shared study.
+
+    Returns the number of trials it ran (0 when the job no longer needs it). The study's
+    trial cap stops it once the job has all its trials, whoever ran them."""
+    slot = TrainingJob.objects.filter(
+        pk=job_id,
+        status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING],
+        helpers_started__lt=F("parallelism") - 1,
+    ).update(helpers_started=F("helpers_started") + 1)
+    if not slot:
+        return 0
+    job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    ran = 0
+    try:
+        config, prepared, study = _prepare(job, worker_index=job.helpers_started)
+        hooks = _JobHooks(job, direction=study.direction.name.lower())
+        before = len(study.trials)
+        share = math.ceil(job.n_trials / job.parallelism)
+        from training.engine.errors import Cancelled
+
+        try:
+            _run_share(job, config, prepared, study, hooks, share)
+        except Cancelled:
+            pass
+        ran = len(study.trials) - before
+    except Exception:  # the finishing worker reports the job's outcome; this one just logs
+        logger.exception("training job %s: trial worker failed", job_id)
+    return ran
+
+
+def training_jobs_sweep() -> dict:
+    """Beat task body: fail RUNNING jobs whose worker went silent; re-enqueue QUEUED jobs no
+    worker picked up (a redelivered duplicate is a no-op thanks to the claim)."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
+    lost = TrainingJob.objects.filter(
+        status=TrainingJob.Status.RUNNING, heartbeat_at__lt=stale_before
+    ).update(
+        status=TrainingJob.Status.FAILED,
+        finished_at=now,
+        error=(
+            "Worker lost: no heartbeat for more than "
+            f"{settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS} s."
+        ),
+    )
+    waiting = list(
+        TrainingJob.objects.filter(
+            status=TrainingJob.Status.QUEUED,
+            created_at__lt=now - timedelta(seconds=settings.TRAINING_REQUEUE_AFTER_SECONDS),
+        ).values_list("pk", "parallelism")
+    )
+    for pk, parallelism in waiting:
+        transaction.on_commit(lambda pk=pk, p=parallelism: _enqueue(pk, p))
+    if lost or waiting:
+        logger.warning("stale training jobs: %s failed as lost, %s re-enqueued", lost, len(waiting))
+    return {"failed_lost": lost, "requeued": len(waiting)}

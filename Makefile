@@ -63,6 +63,7 @@ format: install-dev
 
 bench: install
 	$(PY) bench/bench_dataset_ingest.py
+	$(PY) bench/training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

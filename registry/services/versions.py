@@ -31,6 +31,7 @@ ALLOWED_TRANSITIONS = {
     Stage.ARCHIVED: {Stage.STAGING, Stage.PRODUCTION},
 }
 
+
 def _actor_label(actor) -> str:
     return actor.get_username() if actor is not None else "system"
 

@@ -216,8 +216,9 @@ def model_version_register(
                 "promoted automatically.",
                 evidence={"test_metrics": _key_metrics(result.test_metrics)},
             )
-        except Conflict:
-            pass  # another version got there first: this one stays a candidate
+        except Conflict as exc:
+            # Another version got there first: this one stays a candidate.
+            logger.info("%s not auto-promoted: %s", version, exc.message)
         version.refresh_from_db()
     return version
 

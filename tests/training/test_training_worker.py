@@ -4,9 +4,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
 from django.utils import timezone
 from sklearn.metrics import roc_auc_score
 
+from mlops_site.errors import Conflict
 from registry import services as registry_services
 from registry.csvfiles import read_frame
 from registry.models import ModelVersion, StageTransition
@@ -69,6 +72,20 @@ def test_small_job_on_a_real_worker_registers_a_version_that_reloads(celery_work
     assert run_training_job_task.run(job.pk) is None
     assert Trial.objects.filter(job=job).count() == 3
     assert ModelVersion.objects.count() == 1
+
+    # and once a byte of an artifact changes, the loader refuses the version and flags it
+    tampered = version.artifact_dir / "preprocessor.json"
+    data = bytearray(tampered.read_bytes())
+    data[10] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(Conflict, match="preprocessor.json: checksum mismatch"):
+        registry_services.model_version_load(version=version)
+    version.refresh_from_db()
+    assert version.is_corrupt
+    client = Client()
+    client.force_login(get_user_model().objects.create_user("viewer"))
+    page = client.get(f"/models/adult/versions/{version.version}/").content.decode()
+    assert "checksum mismatch" in page
 
 
 @pytest.mark.worker

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -125,7 +126,7 @@ def suggest_params(trial: optuna.Trial, family: str, n_features: int) -> dict:
 # -- fitted estimators ---------------------------------------------------------------------
 
 
-class FittedEstimator:
+class FittedEstimator(ABC):
     """A trained model of one family. `curve` is the validation log loss per epoch (MLP), per
     boosting iteration (HGB) or a single point (logistic regression)."""
 
@@ -133,8 +134,9 @@ class FittedEstimator:
     params: dict
     curve: list[float]
 
+    @abstractmethod
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """(n, n_classes) probabilities for an already transformed matrix."""
 
 
 class MLPNet(nn.Module):

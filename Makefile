@@ -40,9 +40,7 @@ $(STATIC_MANIFEST): $(VENV)/.installed $(shell find static templates -type f 2>/
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 
 setup: install $(DATA_DIR)/secret_key
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py load_builtin_datasets
+	$(PY) manage.py setup_platform
 	@$(MAKE) --no-print-directory $(STATIC_MANIFEST)
 
 # Web (gunicorn), Celery worker and Celery Beat together; Ctrl-C stops all three.

@@ -10,6 +10,7 @@ from mlops_site.health import broker_check, database_check
 from monitoring import selectors as monitoring_selectors
 from monitoring import services as monitoring_services
 from registry import selectors as registry_selectors
+from training import selectors as training_selectors
 
 
 @login_not_required
@@ -44,6 +45,8 @@ def dashboard(request):
         {
             "datasets": registry_selectors.dataset_list()[:5],
             "dataset_count": registry_selectors.dataset_list().count(),
+            "models": registry_selectors.registered_model_summaries()[:8],
+            "jobs": training_selectors.training_job_list()[:5],
         },
     )
 

@@ -321,7 +321,7 @@ def _prepare(job: TrainingJob, worker_index: int = 0):
     prepared = prepare_data(frame, config, columns=dataset.columns)
     study = create_study(
         config,
-        storage=optuna_storage_url(),
+        storage=optuna_storage(),
         study_name=job.study_name,
         load_if_exists=True,
         worker_index=worker_index,
@@ -329,9 +329,21 @@ def _prepare(job: TrainingJob, worker_index: int = 0):
     return config, prepared, study
 
 
+def optuna_storage():
+    """The platform's PostgreSQL database as an Optuna RDB storage, so trials of one study can
+    run on several workers; None (in-memory, one worker) elsewhere. No connection pool: a
+    worker holds no idle connections between trials, and none outlive the job."""
+    url = optuna_storage_url()
+    if url is None:
+        return None
+    import optuna
+    from sqlalchemy.pool import NullPool
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
+
+
 def optuna_storage_url() -> str | None:
-    """The platform's PostgreSQL database as an Optuna RDB storage (SQLAlchemy URL), so trials
-    of one study can run on several workers; None (in-memory, one worker) elsewhere."""
+    """The SQLAlchemy URL of the platform's PostgreSQL database, or None on other databases."""
     if connection.vendor != "postgresql":
         return None
     from urllib.parse import quote

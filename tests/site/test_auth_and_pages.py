@@ -134,3 +134,23 @@ def test_openapi_schema_lists_the_datasets_api(page_client):
 
     assert response.status_code == 200
     assert "/api/v1/datasets/" in response.json()["paths"]
+
+
+def test_dashboard_lists_models_and_recent_jobs(page_client):
+    # given a model with a production version and a queued job
+    from tests.registry.factories import make_versions
+    from training.models import TrainingJob
+
+    v1, _ = make_versions("churn")
+    v1.stage = "production"
+    v1.save()
+    TrainingJob.objects.create(dataset=v1.dataset, model_name="churn", n_trials=5, config={})
+
+    # when the dashboard is opened
+    html = page_client.get("/").content.decode()
+
+    # then both appear with links
+    models = html.split('id="dashboard-models"')[1].split("</table>")[0]
+    jobs = html.split('id="dashboard-jobs"')[1].split("</table>")[0]
+    assert "/models/churn/versions/1/" in models
+    assert "0/5" in jobs

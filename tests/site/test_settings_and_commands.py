@@ -159,3 +159,17 @@ def test_ingest_command_reports_a_bad_file(tmp_path):
     with pytest.raises(CommandError, match="Too few rows"):
         call_command("ingest_dataset", str(bad))
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_setup_platform_runs_every_first_start_step_once(monkeypatch, capsys):
+    monkeypatch.setenv("MODELYARD_ADMIN_PASSWORD", "another-long-password")
+
+    call_command("setup_platform")
+    call_command("setup_platform")
+
+    out = capsys.readouterr().out
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    assert Dataset.objects.count() == 3
+    assert out.count("Created admin account") == 1
+    assert "already present" in out

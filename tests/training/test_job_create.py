@@ -124,3 +124,33 @@ def test_sqlite_runs_parallel_jobs_with_one_worker(api_client, dataset, settings
     expected = 3 if connection.vendor == "postgresql" else 1
     assert job.parallelism == expected
     assert job.config["parallelism_requested"] == 3
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"families": "mlp"},
+        {"n_trials": "many"},
+        {"n_trials": 10**12},
+        {"timeout_s": "nan"},
+        {"timeout_s": "inf"},
+        {"val_fraction": "NaN"},
+        {"seed": -1},
+        {"parallelism": 0},
+        {"max_epochs": 0},
+        {"dataset": "abc"},
+        {"dataset": None},
+        {"model_name": ""},
+        {"model_name": "x" * 101},
+        {"target": None},
+        {"imbalance": [None]},
+    ],
+)
+def test_malformed_values_are_400_never_500(api_client, dataset, payload):
+    body = {"dataset": dataset.pk, "model_name": "synth", **payload}
+
+    response = api_client.post(URL, body, format="json")
+
+    assert response.status_code == 400, (payload, response.content[:300])
+    assert response.json()["detail"]
+    assert not TrainingJob.objects.exists()

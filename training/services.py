@@ -265,22 +265,19 @@ class _JobHooks:
             },
         )
         # Recount from the table: several workers may record trials of one job at once.
-        best = Max("value") if self.direction == "maximize" else Min("value")
+        complete = Q(state=Trial.State.COMPLETE)
+        best = Max if self.direction == "maximize" else Min
         stats = Trial.objects.filter(job_id=self.job_id).aggregate(
-            done=Count("id", filter=Q(state=Trial.State.COMPLETE)),
+            done=Count("id", filter=complete),
             pruned=Count("id", filter=Q(state=Trial.State.PRUNED)),
             failed=Count("id", filter=Q(state=Trial.State.FAILED)),
-        )
-        best_value = (
-            Trial.objects.filter(job_id=self.job_id, state=Trial.State.COMPLETE)
-            .aggregate(best=best)
-            .get("best")
+            best=best("value", filter=complete),
         )
         TrainingJob.objects.filter(pk=self.job_id).update(
             trials_done=stats["done"],
             trials_pruned=stats["pruned"],
             trials_failed=stats["failed"],
-            best_value=best_value,
+            best_value=stats["best"],
             heartbeat_at=timezone.now(),
         )
 

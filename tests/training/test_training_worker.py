@@ -45,6 +45,8 @@ def test_small_job_on_a_real_worker_registers_a_version_that_reloads(celery_work
     assert job.status == TrainingJob.Status.SUCCEEDED, job.error
     assert job.trials_finished == 3
     assert Trial.objects.filter(job=job).count() == 3
+    complete = Trial.objects.filter(job=job, state="complete").values_list("value", flat=True)
+    assert job.best_value == max(complete)
     assert job.cpu_seconds > 0
     version = job.result_version
     assert version.version == 1

@@ -34,6 +34,7 @@ import sklearn
 import skops
 import skops.io
 import torch
+from safetensors.torch import load as safetensors_from_bytes
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -256,7 +257,8 @@ def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
                 f"{ARCHITECTURE}: {architecture['n_classes']} outputs for "
                 f"{len(class_labels)} class labels."
             )
-        weights = safetensors.torch.load(_require(contents, WEIGHTS, family))
+        # safetensors' own parser: tensors only, no code, no pickle.
+        weights = safetensors_from_bytes(_require(contents, WEIGHTS, family))
         try:
             estimator = MLPEstimator.from_weights(
                 architecture=architecture, weights=weights, params=params

@@ -339,3 +339,20 @@ TRAINING_REQUEUE_AFTER_SECONDS = env_int("TRAINING_REQUEUE_AFTER_SECONDS", 600)
 TRAINING_DEFAULT_TRIALS = env_int("TRAINING_DEFAULT_TRIALS", 20)
 TRAINING_MAX_TRIALS = env_int("TRAINING_MAX_TRIALS", 500)
 TRAINING_MAX_PARALLELISM = env_int("TRAINING_MAX_PARALLELISM", 8)
+
+# --- Serving ---------------------------------------------------------------------------------
+
+# Rows per prediction request (REST and V2) and the largest request body, in bytes.
+PREDICT_MAX_ROWS = env_int("PREDICT_MAX_ROWS", 10_000)
+PREDICT_MAX_BODY_BYTES = env_int("PREDICT_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Loaded versions each web process keeps (LRU), and how long it trusts which version serves a
+# model before asking the database again: a promotion reaches every process within this.
+INFERENCE_CACHE_SIZE = env_int("INFERENCE_CACHE_SIZE", 8)
+INFERENCE_RESOLVE_TTL_SECONDS = env_float("INFERENCE_RESOLVE_TTL_SECONDS", 0.5)
+# PostgreSQL only: prediction-log inserts commit without waiting for the WAL flush (see
+# inference.services.prediction_logs_write for what that trades).
+PREDICTION_LOG_ASYNC_COMMIT = env_bool("PREDICTION_LOG_ASYNC_COMMIT", True)
+FEEDBACK_MAX_ITEMS = env_int("FEEDBACK_MAX_ITEMS", 10_000)
+# Batch scoring: the largest CSV accepted, and rows scored per chunk (progress is per chunk).
+BATCH_SCORING_MAX_BYTES = env_int("BATCH_SCORING_MAX_BYTES", 200 * 1024 * 1024)
+BATCH_SCORING_CHUNK_ROWS = env_int("BATCH_SCORING_CHUNK_ROWS", 5_000)

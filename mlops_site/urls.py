@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from inference.urls import api_urlpatterns, v2_urlpatterns
 from mlops_site import views
 from registry.api import (
     DatasetViewSet,
@@ -35,7 +36,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include(router.urls)),
+    path("", include(v2_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),

@@ -1,0 +1,156 @@
+"""REST prediction and feedback endpoints under /api/v1/."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from inference.http import (
+    json_response,
+    method_not_allowed,
+    prediction_endpoint,
+    read_json_body,
+    rest_error,
+)
+from inference.models import PredictionLog
+from inference.services import feedback_record, feedback_record_bulk, predictions_serve
+from inference.validation import RequestError
+
+PREDICT_KEYS = frozenset({"instances", "unit_id", "version", "stage", "request_id"})
+
+
+def _version_choice(payload: dict, query) -> tuple[int | None, str | None]:
+    version = payload.get("version", query.get("version"))
+    stage = payload.get("stage", query.get("stage"))
+    if version is not None and stage is not None:
+        raise RequestError(
+            "Choose a version or a stage, not both.", reason="bad_request", field="version"
+        )
+    if version is not None:
+        try:
+            if isinstance(version, bool) or float(version) != int(version):
+                raise ValueError
+            version = int(version)
+        except (TypeError, ValueError, OverflowError):
+            raise RequestError(
+                f"`version` must be a version number, not {version!r}.",
+                reason="bad_request",
+                field="version",
+            ) from None
+    if stage is not None and not isinstance(stage, str):
+        raise RequestError("`stage` must be a string.", reason="bad_request", field="stage")
+    return version, stage
+
+
+@prediction_endpoint(rest_error)
+def predict(request, name: str, *, started: float):
+    """POST /api/v1/models/{name}/predict — see README "Serving"."""
+    if request.method != "POST":
+        return method_not_allowed("POST", rest_error)
+    payload = read_json_body(request)
+    if not isinstance(payload, dict):
+        raise RequestError(
+            'The body must be a JSON object: {"instances": [{feature: value, ...}, ...]}.',
+            reason="bad_request",
+        )
+    unknown = sorted(set(payload) - PREDICT_KEYS)
+    if unknown:
+        raise RequestError(
+            f"Unknown key {unknown[0]!r}; the body takes {', '.join(sorted(PREDICT_KEYS))}.",
+            reason="bad_request",
+            field=unknown[0],
+        )
+    if "instances" not in payload:
+        raise RequestError(
+            "The body needs `instances`, a list of rows.", reason="bad_request", field="instances"
+        )
+    version, stage = _version_choice(payload, request.GET)
+    request_id = payload.get("request_id") or ""
+    if not isinstance(request_id, str) or len(request_id) > 100:
+        raise RequestError(
+            "`request_id` must be a string of at most 100 characters.",
+            reason="bad_request",
+            field="request_id",
+        )
+    served = predictions_serve(
+        model_name=name,
+        instances=payload["instances"],
+        version=version,
+        stage=stage,
+        unit_id=payload.get("unit_id"),
+        source=PredictionLog.Source.REST,
+        request_id=request_id,
+        started=started,
+    )
+    target = served.target
+    return json_response(
+        {
+            "model": target.model_name,
+            "version": target.version,
+            "stage": target.stage,
+            "class_labels": served.class_labels,
+            "predictions": served.rows(),
+        }
+    )
+
+
+# -- feedback (DRF: not a hot path) ----------------------------------------------------------
+
+
+class FeedbackInput(serializers.Serializer):
+    label = serializers.JSONField(help_text="The true class, one of the model's class labels.")
+    overwrite = serializers.BooleanField(default=False)
+
+    def validate_label(self, value):
+        if value is None or isinstance(value, dict | list | bool):
+            raise serializers.ValidationError("Send the class label as a string or number.")
+        return value
+
+
+class FeedbackItemInput(FeedbackInput):
+    prediction_id = serializers.CharField(max_length=100)
+    overwrite = None
+
+
+class BulkFeedbackInput(serializers.Serializer):
+    items = FeedbackItemInput(many=True, allow_empty=False)
+    overwrite = serializers.BooleanField(default=False)
+
+    def validate_items(self, value):
+        limit = settings.FEEDBACK_MAX_ITEMS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} items per request.")
+        return value
+
+
+@extend_schema(request=FeedbackInput, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def prediction_feedback(request, prediction_id: str):
+    """Record the true label of one prediction (409 if it already has a different one)."""
+    data = FeedbackInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    outcome = feedback_record(
+        prediction_id=prediction_id,
+        label=data.validated_data["label"],
+        overwrite=data.validated_data["overwrite"],
+    )
+    return Response(outcome.as_dict(), status=201 if outcome.status != "unchanged" else 200)
+
+
+@extend_schema(request=BulkFeedbackInput, responses=OpenApiTypes.OBJECT)
+@api_view(["POST"])
+def bulk_feedback(request):
+    """Record up to FEEDBACK_MAX_ITEMS labels; each item is reported on its own."""
+    data = BulkFeedbackInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    outcomes = feedback_record_bulk(
+        items=data.validated_data["items"], overwrite=data.validated_data["overwrite"]
+    )
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return Response({"counts": counts, "results": [o.as_dict() for o in outcomes]})

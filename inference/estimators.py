@@ -1,0 +1,190 @@
+"""The three model families re-expressed for serving: plain arrays in, probabilities out.
+
+The registry's loader rebuilds the training objects (a torch module, scikit-learn
+estimators). Their predict paths are built for big batches and pay per call: scikit-learn's
+input checks cost 0.3 ms, and HistGradientBoosting calls one Cython function per tree, about
+2 ms for a single row of a 100-tree Adult model (measured, see bench/serving/README.md). Here
+each family becomes a few arrays:
+
+- logreg: coefficients and intercepts, one matrix product;
+- mlp: float32 weight matrices, ReLU between them (dropout is off at inference);
+- hgb: every tree's nodes flattened into one set of arrays and walked by a numba kernel,
+  row by row, tree by tree, adding leaf values in the order scikit-learn adds them, so the raw
+  scores are bit-for-bit scikit-learn's.
+
+The tests check each against the loader's `predict_proba` on the same rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.engine.families import FittedEstimator, MLPEstimator, SklearnEstimator
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    # Split by sign so neither branch overflows.
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def _binary_or_softmax(raw: np.ndarray) -> np.ndarray:
+    if raw.shape[1] == 1:
+        p1 = _expit(raw[:, 0])
+        return np.column_stack([1.0 - p1, p1])
+    return _softmax(raw)
+
+
+def _placed(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Columns placed by the estimator's classes_ (always (n, K)), rows normalised, as the
+    training-side `SklearnEstimator.predict_proba` does."""
+    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
+        full = proba
+    else:
+        full = np.zeros((proba.shape[0], n_classes))
+        full[:, classes] = proba
+    return full / full.sum(axis=1, keepdims=True)
+
+
+class LinearServing:
+    def __init__(self, estimator: SklearnEstimator):
+        sk = estimator.estimator
+        self.coef_t = np.ascontiguousarray(sk.coef_.T, dtype=np.float64)
+        self.intercept = np.asarray(sk.intercept_, dtype=np.float64)
+        self.classes = np.asarray(sk.classes_, dtype=np.int64)
+        self.n_classes = estimator.n_classes
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        raw = X.astype(np.float64) @ self.coef_t + self.intercept
+        return _placed(_binary_or_softmax(raw), self.classes, self.n_classes)
+
+
+class MLPServing:
+    def __init__(self, estimator: MLPEstimator):
+        linears = [m for m in estimator.network.layers if hasattr(m, "weight")]
+        self.layers = [
+            (
+                np.ascontiguousarray(m.weight.detach().cpu().numpy().T, dtype=np.float32),
+                m.bias.detach().cpu().numpy().astype(np.float32),
+            )
+            for m in linears
+        ]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        h = np.asarray(X, dtype=np.float32)
+        last = len(self.layers) - 1
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < last:
+                np.maximum(h, 0.0, out=h)
+        proba = _softmax(h.astype(np.float64))
+        return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _forest_kernel():
+    """Compile (or load from numba's on-disk cache) the tree walker on first use."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def forest_raw(
+        X, feature, threshold, missing_right, children, is_leaf, value, roots, out_col, raw
+    ):  # noqa: E501
+        # Tree-outer keeps one tree's nodes in cache across the rows; each row still adds its
+        # trees in scikit-learn's order. children[2 * node + 1] is the right child, so the
+        # comparison picks the child without a branch.
+        n = X.shape[0]
+        for t in range(roots.shape[0]):
+            col = out_col[t]
+            for i in range(n):
+                node = roots[t]
+                while not is_leaf[node]:
+                    x = X[i, feature[node]]
+                    if x != x:  # NaN: scikit-learn's learnt missing-value direction
+                        node = children[2 * node + missing_right[node]]
+                    else:
+                        node = children[2 * node + (x > threshold[node])]
+                raw[i, col] += value[node]
+
+    return forest_raw
+
+
+_kernel = None
+
+
+class ForestServing:
+    """HistGradientBoostingClassifier without scikit-learn's per-tree calls."""
+
+    def __init__(self, estimator: SklearnEstimator):
+        sk = estimator.estimator
+        nodes, roots, out_col = [], [], []
+        offset = 0
+        for iteration in sk._predictors:
+            for k, predictor in enumerate(iteration):
+                tree = predictor.nodes
+                if tree["is_categorical"].any():
+                    raise ValueError("Native categorical splits are not supported for serving.")
+                nodes.append(tree)
+                roots.append(offset)
+                out_col.append(k)
+                offset += len(tree)
+        flat = np.concatenate(nodes)
+        # Child indices are per tree; make them global.
+        shift = np.repeat(np.asarray(roots, dtype=np.int64), [len(t) for t in nodes])
+        self.feature = flat["feature_idx"].astype(np.int64)
+        self.threshold = flat["num_threshold"].astype(np.float64)
+        self.missing_right = (flat["missing_go_to_left"] == 0).astype(np.int64)
+        self.children = np.empty(2 * len(flat), dtype=np.int64)
+        self.children[0::2] = flat["left"].astype(np.int64) + shift
+        self.children[1::2] = flat["right"].astype(np.int64) + shift
+        self.is_leaf = flat["is_leaf"].astype(np.bool_)
+        self.value = flat["value"].astype(np.float64)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.out_col = np.asarray(out_col, dtype=np.int64)
+        self.baseline = np.asarray(sk._baseline_prediction, dtype=np.float64).reshape(1, -1)
+        self.classes = np.asarray(sk.classes_, dtype=np.int64)
+        self.n_classes = estimator.n_classes
+        global _kernel
+        if _kernel is None:
+            _kernel = _forest_kernel()
+        self._kernel = _kernel
+
+    def raw_scores(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        raw = np.repeat(self.baseline, X.shape[0], axis=0)
+        self._kernel(
+            X,
+            self.feature,
+            self.threshold,
+            self.missing_right,
+            self.children,
+            self.is_leaf,
+            self.value,
+            self.roots,
+            self.out_col,
+            raw,
+        )
+        return raw
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _placed(_binary_or_softmax(self.raw_scores(X)), self.classes, self.n_classes)
+
+
+def serving_estimator(estimator: FittedEstimator):
+    """The serving form of a loaded estimator (raises ValueError for an unknown family)."""
+    if estimator.family == "mlp":
+        return MLPServing(estimator)
+    if estimator.family == "logreg":
+        return LinearServing(estimator)
+    if estimator.family == "hgb":
+        return ForestServing(estimator)
+    raise ValueError(f"No serving path for model family {estimator.family!r}.")

@@ -1,0 +1,125 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class PredictionLog(models.Model):
+    """One served row: what came in, what went out, and (later) what was true.
+
+    Written in one bulk insert per request. Ground truth arrives through the feedback
+    endpoints and fills `label`; drift checks read recent windows per model and version.
+    """
+
+    class Source(models.TextChoices):
+        REST = "rest", "REST API"
+        V2 = "v2", "Open Inference Protocol"
+        PAGE = "page", "Predict page"
+        BATCH = "batch", "Batch scoring"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    registered_model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="predictions"
+    )
+    # Filled when an A/B test routed the request (the abtests app owns the test rows).
+    ab_test_id = models.BigIntegerField(null=True, blank=True)
+    arm = models.CharField(max_length=32, blank=True)
+    # sha256 of the caller's unit id (keyed with SECRET_KEY): sticky, but not the raw id.
+    unit_hash = models.CharField(max_length=64, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.REST)
+    # The caller's request id (V2 `id`, batch job id), to find a request's rows again.
+    request_id = models.CharField(max_length=100, blank=True)
+    features = models.JSONField()
+    prediction = models.CharField(max_length=200)
+    probabilities = models.JSONField()
+    # Features whose value was a category training never saw (served, and counted).
+    unknown_categories = models.JSONField(default=list, blank=True)
+    # Wall time of the whole request in milliseconds (every row of a request shares it).
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(db_index=False)
+    label = models.CharField(max_length=200, null=True, blank=True)
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    is_correct = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["registered_model", "-created_at"], name="predlog_model_recent"),
+            models.Index(fields=["model_version", "-created_at"], name="predlog_version_recent"),
+            models.Index(
+                fields=["model_version", "labelled_at"],
+                condition=Q(label__isnull=False),
+                name="predlog_version_labelled",
+            ),
+            models.Index(
+                fields=["ab_test_id", "arm"],
+                condition=Q(ab_test_id__isnull=False),
+                name="predlog_abtest_arm",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} → {self.prediction}"
+
+
+class BatchScoringJob(models.Model):
+    """A CSV scored against a model version by a Celery worker; the output is a CSV."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    registered_model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="batch_jobs"
+    )
+    # Resolved when the job is created, so the whole file is scored by one version.
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="batch_jobs"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    original_filename = models.CharField(max_length=255, blank=True)
+    # Relative to settings.DATA_DIR.
+    input_path = models.CharField(max_length=500)
+    output_path = models.CharField(max_length=500, blank=True)
+    input_bytes = models.BigIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Batch scoring #{self.pk} ({self.registered_model.name})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def progress(self) -> float:
+        if not self.rows_total:
+            return 1.0 if self.is_finished else 0.0
+        return min(1.0, self.rows_done / self.rows_total)
+
+    @property
+    def input_file(self):
+        return settings.DATA_DIR / self.input_path
+
+    @property
+    def output_file(self):
+        return settings.DATA_DIR / self.output_path if self.output_path else None

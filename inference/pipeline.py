@@ -1,0 +1,73 @@
+"""A registered version compiled for serving: validate, encode, expand, predict.
+
+Built once per process per version (see `inference.cache`) from the registry loader's
+`FittedModel`, whose checksums were verified on the way in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.estimators import serving_estimator
+from inference.validation import RowEncoder
+from training.engine.metrics import predict_indices
+from training.engine.model import FittedModel
+
+
+@dataclass
+class Scored:
+    """The answer for a batch, in request order."""
+
+    proba: np.ndarray  # (n, K) float64
+    labels: list[str]
+    unknown: list[list[str]]  # per row, features holding a category training never saw
+
+
+class ServingModel:
+    def __init__(
+        self,
+        model: FittedModel,
+        *,
+        version_id: int,
+        manifest_sha256: str,
+        model_name: str,
+        version: int,
+        max_rows: int,
+    ):
+        self.version_id = version_id
+        self.manifest_sha256 = manifest_sha256
+        self.model_name = model_name
+        self.version = version
+        self.family = model.family
+        self.class_labels = list(model.class_labels)
+        self.threshold = model.threshold
+        self.signature = model.signature or {}
+        self.preprocessor = model.preprocessor
+        self.encoder = RowEncoder(model.preprocessor, max_rows=max_rows)
+        self.estimator = serving_estimator(model.estimator)
+        self.feature_names = self.encoder.names
+        # Warm the estimator (numba loads its compiled kernel on the first call), so the first
+        # real request does not pay for it.
+        self.predict_encoded(np.zeros((1, len(self.feature_names))))
+
+    @property
+    def numeric_only(self) -> bool:
+        return all(kind == "numeric" for kind in self.encoder.kinds.values())
+
+    def predict_encoded(self, encoded: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        proba = self.estimator.predict_proba(self.preprocessor.expand(encoded))
+        labels = self.class_labels
+        return proba, [labels[i] for i in predict_indices(proba, self.threshold).tolist()]
+
+    def score_rows(self, instances) -> Scored:
+        """Row objects in (REST `instances`, V2 rows); raises RequestError."""
+        columns = self.encoder.columns_from_rows(instances)
+        return self.score_columns(columns, len(instances))
+
+    def score_columns(self, columns: dict, n_rows: int) -> Scored:
+        """One list (or float array) per feature; raises RequestError."""
+        batch = self.encoder.encode(columns, n_rows)
+        proba, labels = self.predict_encoded(batch.encoded)
+        return Scored(proba=proba, labels=labels, unknown=batch.unknown)

@@ -1,0 +1,74 @@
+"""Reads of the prediction log reused by pages, the API and /metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+
+from inference.models import BatchScoringJob, PredictionLog
+
+
+@dataclass(frozen=True)
+class LiveAccuracy:
+    """Accuracy over the labelled predictions of one version (None until one is labelled)."""
+
+    version_id: int
+    predictions: int
+    labelled: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+    @property
+    def labelled_share(self) -> float | None:
+        return self.labelled / self.predictions if self.predictions else None
+
+
+def live_accuracy_list(*, version_ids: list[int] | None = None) -> dict[int, LiveAccuracy]:
+    """Per version id: predictions served, how many are labelled, how many were right."""
+    rows = PredictionLog.objects.all()
+    if version_ids is not None:
+        rows = rows.filter(model_version_id__in=version_ids)
+    counted = (
+        rows.order_by()
+        .values("model_version_id")
+        .annotate(
+            predictions=Count("id"),
+            labelled=Count("id", filter=Q(label__isnull=False)),
+            correct=Count("id", filter=Q(is_correct=True)),
+        )
+    )
+    return {
+        row["model_version_id"]: LiveAccuracy(
+            version_id=row["model_version_id"],
+            predictions=row["predictions"],
+            labelled=row["labelled"],
+            correct=row["correct"],
+        )
+        for row in counted
+    }
+
+
+def live_accuracy_get(*, version_id: int) -> LiveAccuracy:
+    return live_accuracy_list(version_ids=[version_id]).get(
+        version_id, LiveAccuracy(version_id=version_id, predictions=0, labelled=0, correct=0)
+    )
+
+
+def prediction_list_recent(*, model_name: str, limit: int = 20):
+    """The newest predictions of a model (uses the (model, -created_at) index)."""
+    return (
+        PredictionLog.objects.filter(registered_model__name=model_name)
+        .select_related("model_version")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def batch_job_list(*, model_name: str | None = None, limit: int = 20):
+    jobs = BatchScoringJob.objects.select_related("registered_model", "model_version")
+    if model_name:
+        jobs = jobs.filter(registered_model__name=model_name)
+    return jobs[:limit]

@@ -1,0 +1,31 @@
+"""Prediction URLs: REST under /api/v1/ and the V2 protocol under /v2 (no trailing slashes)."""
+
+from django.urls import path
+
+from inference import api, v2
+
+api_urlpatterns = [
+    path("models/<slug:name>/predict", api.predict, name="predict"),
+    path("predictions/<str:prediction_id>/feedback", api.prediction_feedback, name="feedback"),
+    path("feedback", api.bulk_feedback, name="feedback_bulk"),
+]
+
+v2_urlpatterns = [
+    path("v2", v2.server_metadata, name="v2_server"),
+    path("v2/health/live", v2.health_live, name="v2_live"),
+    path("v2/health/ready", v2.health_ready, name="v2_ready"),
+    path("v2/models/<slug:name>", v2.model_metadata, name="v2_model"),
+    path("v2/models/<slug:name>/ready", v2.model_ready, name="v2_model_ready"),
+    path("v2/models/<slug:name>/infer", v2.model_infer, name="v2_infer"),
+    path("v2/models/<slug:name>/versions/<str:version>", v2.model_metadata, name="v2_version"),
+    path(
+        "v2/models/<slug:name>/versions/<str:version>/ready",
+        v2.model_ready,
+        name="v2_version_ready",
+    ),
+    path(
+        "v2/models/<slug:name>/versions/<str:version>/infer",
+        v2.model_infer,
+        name="v2_version_infer",
+    ),
+]

@@ -1,0 +1,51 @@
+"""Real trained models for serving tests: a tiny search per family, registered per test."""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from registry.builtin import ADULT_PATH
+from registry.csvfiles import profile_frame, read_frame
+from registry.models import Dataset, ModelVersion
+from registry.services import model_version_register
+from training.engine.search import SearchConfig, SearchResult, run_search
+from tests.training.adult_sample import adult_sample_dataset
+
+
+@functools.cache
+def adult_rows() -> pd.DataFrame:
+    """3,000 real Adult rows (features and target)."""
+    frame = read_frame(ADULT_PATH, ",").drop(columns=["split"])
+    return frame.sample(n=3000, random_state=7).reset_index(drop=True)
+
+
+@functools.cache
+def trained(family: str) -> SearchResult:
+    """One trial of `family` on the Adult rows, trained once per test session."""
+    frame = adult_rows()
+    config = SearchConfig(
+        target="income", families=[family], imbalance=["none"], n_trials=1, max_epochs=3, seed=0
+    )
+    return run_search(frame, config, columns=profile_frame(frame))
+
+
+def register(family: str = "hgb", *, name: str = "adult", dataset: Dataset | None = None):
+    """Register the trained `family` model as the next version of `name` (the first one is
+    promoted to production automatically)."""
+    dataset = dataset or Dataset.objects.first() or adult_sample_dataset(rows=500)
+    return model_version_register(model_name=name, dataset=dataset, result=trained(family))
+
+
+def feature_rows(n: int, *, start: int = 0) -> list[dict]:
+    """JSON-ready feature rows (NaN → None), as a client sends them."""
+    frame = adult_rows().drop(columns=["income"]).iloc[start : start + n]
+    return [
+        {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in r.items()}
+        for r in frame.to_dict(orient="records")
+    ]
+
+
+def production(name: str = "adult") -> ModelVersion:
+    return ModelVersion.objects.get(registered_model__name=name, stage="production")

@@ -6,7 +6,7 @@ import pytest
 
 from inference.cache import model_cache
 from inference.models import PredictionLog
-from registry.services import model_version_load, model_version_promote
+from registry.services import model_version_load
 from tests.inference.models import adult_rows, feature_rows, production, register
 
 pytestmark = pytest.mark.django_db

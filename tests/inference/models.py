@@ -49,3 +49,21 @@ def feature_rows(n: int, *, start: int = 0) -> list[dict]:
 
 def production(name: str = "adult") -> ModelVersion:
     return ModelVersion.objects.get(registered_model__name=name, stage="production")
+
+
+@functools.cache
+def trained_numeric() -> SearchResult:
+    """A logistic regression on Adult's numeric columns only (for V2 tensor requests)."""
+    frame = adult_rows()[
+        ["age", "fnlwgt", "education_num", "capital_gain", "hours_per_week", "income"]
+    ]
+    frame = frame.dropna()
+    config = SearchConfig(
+        target="income", families=["logreg"], imbalance=["none"], n_trials=1, seed=0
+    )
+    return run_search(frame, config, columns=profile_frame(frame))
+
+
+def register_numeric(name: str = "adult-numeric"):
+    dataset = Dataset.objects.first() or adult_sample_dataset(rows=500)
+    return model_version_register(model_name=name, dataset=dataset, result=trained_numeric())

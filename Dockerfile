@@ -41,4 +41,5 @@ RUN SECRET_KEY=collectstatic-build-only-not-a-secret python manage.py collectsta
 
 EXPOSE 8000
 
-CMD ["gunicorn", "mlops_site.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "120", "--access-logfile", "-", "--worker-tmp-dir", "/dev/shm"]
+# Workers, timeouts and logging: gunicorn.conf.py (in /app, gunicorn's working directory).
+CMD ["gunicorn", "mlops_site.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -1,14 +1,17 @@
-"""REST prediction and feedback endpoints under /api/v1/."""
+"""REST prediction, feedback and batch-scoring endpoints under /api/v1/."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
-from rest_framework.decorators import api_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action, api_view
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from inference.batch import use_batch_upload_limit
 from inference.http import (
     json_response,
     method_not_allowed,
@@ -16,9 +19,18 @@ from inference.http import (
     read_json_body,
     rest_error,
 )
-from inference.models import PredictionLog
-from inference.services import feedback_record, feedback_record_bulk, predictions_serve
+from inference.models import BatchScoringJob, PredictionLog
+from inference.serializers import BatchScoringJobSerializer, CreateBatchScoringJobInput
+from inference.services import (
+    batch_scoring_job_create,
+    feedback_record,
+    feedback_record_bulk,
+    predictions_serve,
+)
 from inference.validation import RequestError
+from mlops_site.errors import Conflict, InvalidInput, NotFound
+from registry.csvfiles import human_bytes
+from registry.uploads import upload_too_large
 
 PREDICT_KEYS = frozenset({"instances", "unit_id", "version", "stage", "request_id"})
 
@@ -154,3 +166,78 @@ def bulk_feedback(request):
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return Response({"counts": counts, "results": [o.as_dict() for o in outcomes]})
+
+
+# -- batch scoring (DRF) ---------------------------------------------------------------------
+
+
+class BatchScoringJobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Batch scoring: upload a CSV against a model (multipart), follow the job, download the
+    scored CSV. Filter the list with ?model=NAME and ?status=STATUS."""
+
+    serializer_class = BatchScoringJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before DRF (or its CSRF check) reads the body: the batch limit, not the dataset one.
+        if request.method == "POST":
+            use_batch_upload_limit(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_queryset(self):
+        jobs = BatchScoringJob.objects.select_related(
+            "registered_model", "model_version", "created_by"
+        )
+        model = self.request.query_params.get("model")
+        if model:
+            jobs = jobs.filter(registered_model__name=model)
+        status_filter = self.request.query_params.get("status")
+        if status_filter:
+            jobs = jobs.filter(status=status_filter)
+        return jobs
+
+    @extend_schema(request=CreateBatchScoringJobInput, responses={201: BatchScoringJobSerializer})
+    def create(self, request):
+        data = request.data  # parsed first, so the streaming size check has run
+        limit = upload_too_large(request)
+        if limit:
+            raise InvalidInput(
+                f"The file is larger than the {human_bytes(limit)} upload limit.", field="file"
+            )
+        params = CreateBatchScoringJobInput(data=data)
+        params.is_valid(raise_exception=True)
+        upload = params.validated_data["file"]
+        with upload.open("rb") as source:
+            job = batch_scoring_job_create(
+                model_name=params.validated_data["model"],
+                file=source,
+                filename=upload.name,
+                version=params.validated_data.get("version"),
+                stage=params.validated_data.get("stage"),
+                actor=request.user,
+            )
+        body = BatchScoringJobSerializer(job, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The scored CSV (409 until the job has succeeded)."""
+        job = self.get_object()
+        if job.status != BatchScoringJob.Status.SUCCEEDED:
+            raise Conflict(
+                f"Batch job {job.pk} is {job.status}; its output can be downloaded once it has "
+                "succeeded.",
+                details={"status": job.status},
+            )
+        path = job.output_file
+        if path is None or not path.exists():
+            raise NotFound(f"The output file of batch job {job.pk} is gone.")
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"{job.registered_model.name}-v{job.model_version.version}-batch-{job.pk}.csv",
+            content_type="text/csv",
+        )

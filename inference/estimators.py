@@ -56,8 +56,28 @@ def _placed(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarra
     return full / full.sum(axis=1, keepdims=True)
 
 
+_blas_limited = False
+
+
+def _single_threaded_blas() -> None:
+    """One BLAS thread in a serving process, set once.
+
+    OpenBLAS splits even a 1x108 by 108x512 product across its threads, which then spin:
+    measured here, a single-row MLP request cost 8 ms of CPU with the default pool and
+    about 3 ms with one thread. Serving processes parallelise by process (gunicorn workers),
+    and training sets its own limit around each fit (`limited_threads`).
+    """
+    global _blas_limited
+    if not _blas_limited:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+        _blas_limited = True
+
+
 class LinearServing:
     def __init__(self, estimator: SklearnEstimator):
+        _single_threaded_blas()
         sk = estimator.estimator
         self.coef_t = np.ascontiguousarray(sk.coef_.T, dtype=np.float64)
         self.intercept = np.asarray(sk.intercept_, dtype=np.float64)
@@ -71,6 +91,7 @@ class LinearServing:
 
 class MLPServing:
     def __init__(self, estimator: MLPEstimator):
+        _single_threaded_blas()
         linears = [m for m in estimator.network.layers if hasattr(m, "weight")]
         self.layers = [
             (

@@ -9,6 +9,7 @@ request DRF's request wrapping, negotiation and renderers cost more than the mod
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -25,6 +26,41 @@ from inference.validation import RequestError
 from mlops_site.errors import DomainError
 
 _token_auth = TokenAuthentication()
+
+
+class _TokenCache:
+    """Token key → user for TOKEN_AUTH_CACHE_SECONDS, per process.
+
+    A prediction otherwise spends a database round trip on the token before any work; with
+    the cache a revoked or rotated token keeps working in a process for at most that long
+    (the README says so). Bounded: cleared whole when it grows past `limit` keys.
+    """
+
+    def __init__(self, limit: int = 1024):
+        self.limit = limit
+        self._entries: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def user(self, key: str):
+        ttl = settings.TOKEN_AUTH_CACHE_SECONDS
+        now = time.monotonic()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        user, _token = _token_auth.authenticate_credentials(key)  # AuthenticationFailed
+        if ttl > 0:
+            with self._lock:
+                if len(self._entries) >= self.limit:
+                    self._entries.clear()
+                self._entries[key] = (now + ttl, user)
+        return user
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+token_cache = _TokenCache()
 
 
 def json_response(data, status: int = 200) -> HttpResponse:
@@ -46,7 +82,7 @@ def authenticate(request: HttpRequest) -> tuple[int, str] | None:
         if len(parts) != 2 or parts[0].lower() != "token":
             return 401, "Authorization must be 'Token <key>'."
         try:
-            user, _token = _token_auth.authenticate_credentials(parts[1])
+            user = token_cache.user(parts[1])
         except exceptions.AuthenticationFailed as exc:
             return 401, str(exc.detail)
         request.user = user

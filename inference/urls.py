@@ -1,8 +1,9 @@
-"""Prediction URLs: REST under /api/v1/ and the V2 protocol under /v2 (no trailing slashes)."""
+"""Prediction URLs: REST under /api/v1/ and the V2 protocol under /v2 (no trailing slashes),
+and the Predict pages under /predict/ (namespace "inference")."""
 
 from django.urls import path
 
-from inference import api, v2
+from inference import api, v2, views
 
 api_urlpatterns = [
     path("models/<slug:name>/predict", api.predict, name="predict"),
@@ -28,4 +29,18 @@ v2_urlpatterns = [
         v2.model_infer,
         name="v2_version_infer",
     ),
+]
+
+page_urlpatterns = [
+    path("", views.predict_model_list, name="predict"),
+    path("batch-jobs/<int:pk>/", views.batch_job_detail, name="batch_job_detail"),
+    path(
+        "batch-jobs/<int:pk>/status/",
+        views.batch_job_status_fragment,
+        name="batch_job_status_fragment",
+    ),
+    path("<slug:name>/", views.predict_model, name="predict_model"),
+    path("<slug:name>/feedback/", views.prediction_feedback, name="prediction_feedback"),
+    path("<slug:name>/batch/", views.batch_job_new, name="batch_job_new"),
+    path("<slug:name>/batch/rows/", views.batch_job_rows_fragment, name="batch_job_rows_fragment"),
 ]

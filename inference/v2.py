@@ -75,9 +75,7 @@ def health_ready(request):
 def server_metadata(request, *, started: float):
     if request.method != "GET":
         return method_not_allowed("GET", v2_error)
-    return json_response(
-        {"name": "modelyard", "version": mlops_site.__version__, "extensions": ["model_repository"]}
-    )
+    return json_response({"name": "modelyard", "version": mlops_site.__version__, "extensions": []})
 
 
 def _version_number(version: str | None) -> int | None:

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
+    "django_prometheus",
     "mlops_site",
     "registry",
     "training",
@@ -121,7 +122,10 @@ INSTALLED_APPS = [
     "abtests",
 ]
 
+# django-prometheus's pair wraps everything else, so its latency and status counts include the
+# other middlewares (and the responses they short-circuit, like a login redirect).
 MIDDLEWARE = [
+    "monitoring.middleware.BeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -131,6 +135,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "monitoring.middleware.AfterMiddleware",
 ]
 
 ROOT_URLCONF = "mlops_site.urls"
@@ -245,6 +250,16 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inference.openapi.add_prediction_paths",
+    ],
+    # Two models have a `status` field with different choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TrainingJobStatusEnum": "training.models.TrainingJob.Status",
+        "BatchScoringJobStatusEnum": "inference.models.BatchScoringJob.Status",
+        "ModelStageEnum": "registry.models.ModelVersion.Stage",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------
@@ -301,6 +316,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    "modelyard-sweep-stale-batch-jobs": {
+        "task": "inference.sweep_stale_batch_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
 }
 DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
 
@@ -352,7 +372,17 @@ INFERENCE_RESOLVE_TTL_SECONDS = env_float("INFERENCE_RESOLVE_TTL_SECONDS", 0.5)
 # PostgreSQL only: prediction-log inserts commit without waiting for the WAL flush (see
 # inference.services.prediction_logs_write for what that trades).
 PREDICTION_LOG_ASYNC_COMMIT = env_bool("PREDICTION_LOG_ASYNC_COMMIT", True)
+# Prediction endpoints remember a valid API token this long per process (a revoked token can
+# keep predicting for up to this many seconds); 0 looks the token up on every request.
+TOKEN_AUTH_CACHE_SECONDS = env_float("TOKEN_AUTH_CACHE_SECONDS", 10.0)
 FEEDBACK_MAX_ITEMS = env_int("FEEDBACK_MAX_ITEMS", 10_000)
 # Batch scoring: the largest CSV accepted, and rows scored per chunk (progress is per chunk).
 BATCH_SCORING_MAX_BYTES = env_int("BATCH_SCORING_MAX_BYTES", 200 * 1024 * 1024)
 BATCH_SCORING_CHUNK_ROWS = env_int("BATCH_SCORING_CHUNK_ROWS", 5_000)
+
+# --- Metrics ---------------------------------------------------------------------------------
+
+# /metrics is open (Prometheus cannot log in) unless this is set; then a scrape must send
+# `Authorization: Bearer <METRICS_TOKEN>`. Under gunicorn the counters of all workers are summed
+# through PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets (prometheus_client reads it).
+METRICS_TOKEN = env_str("METRICS_TOKEN")

@@ -5,8 +5,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from inference.urls import api_urlpatterns, v2_urlpatterns
+from inference.api import BatchScoringJobViewSet
+from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
+from monitoring import views as monitoring_views
 from registry.api import (
     DatasetViewSet,
     ModelVersionViewSet,
@@ -21,11 +23,13 @@ router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("versions", ModelVersionViewSet, basename="model-version")
 router.register("transitions", StageTransitionViewSet, basename="stage-transition")
+router.register("batch-jobs", BatchScoringJobViewSet, basename="batch-job")
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("status/", views.system_status_fragment, name="system_status"),
     path("status/probe", views.worker_probe_start, name="worker_probe"),
     path("account/token/", views.api_token, name="api_token"),
@@ -43,4 +47,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),
     path("training/", include("training.urls")),
+    path("predict/", include((page_urlpatterns, "inference"))),
 ]

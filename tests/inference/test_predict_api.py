@@ -254,3 +254,17 @@ def test_session_users_need_the_csrf_token(user, client):
     )
     assert accepted.status_code == 200, accepted.content
     assert uuid.UUID(accepted.json()["predictions"][0]["id"])
+
+
+def test_openapi_schema_documents_the_prediction_endpoints(api_client):
+    response = api_client.get("/api/schema/?format=json")
+
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    predict = paths["/api/v1/models/{name}/predict"]["post"]
+    assert predict["requestBody"]["content"]["application/json"]["schema"]["required"] == [
+        "instances"
+    ]
+    assert {"200", "400", "404"} <= set(predict["responses"])
+    assert "/v2/models/{name}/infer" in paths
+    assert "/api/v1/feedback" in paths

@@ -73,7 +73,8 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def env_vars_read_by_project() -> set[str]:
-    sources = [REPO_ROOT / "mlops_site" / "settings.py"]
+    # gunicorn.conf.py reads the web server's variables (workers, worker class, metrics dir).
+    sources = [REPO_ROOT / "mlops_site" / "settings.py", REPO_ROOT / "gunicorn.conf.py"]
     sources += sorted(REPO_ROOT.glob("*/management/commands/*.py"))
     names = {name for path in sources for name in ENV_READ_PATTERN.findall(path.read_text())}
     # The training engine is Django-free and names the variables it reads in *_ENV constants.
@@ -309,3 +310,20 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
         assert (REPO_ROOT / source).exists() or any(REPO_ROOT.glob(source)), source
         assert not any(fnmatch.fnmatch(source, pattern) for pattern in ignored), source
     assert {".git", ".venv", "var"} <= set(ignored)
+
+
+def test_web_keeps_its_metric_files_on_a_tmpfs_of_its_own():
+    # given the app services
+    services = compose()["services"]
+
+    # when
+    web_env = services["web"]["environment"]
+    directory = web_env.get("PROMETHEUS_MULTIPROC_DIR")
+
+    # then web's workers share a tmpfs that no other container (or web replica) sees, and the
+    # Celery processes, which serve no /metrics, do not write metric files at all
+    assert directory, "web sets no PROMETHEUS_MULTIPROC_DIR"
+    assert directory in (services["web"].get("tmpfs") or [])
+    assert not directory.startswith(web_env["MODELYARD_DATA_DIR"])
+    assert "PROMETHEUS_MULTIPROC_DIR" not in (services["worker"].get("environment") or {})
+    assert "PROMETHEUS_MULTIPROC_DIR" not in (services["beat"].get("environment") or {})

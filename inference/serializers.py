@@ -1,0 +1,58 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from inference.models import BatchScoringJob
+from registry.models import ModelVersion
+
+
+class BatchScoringJobSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    progress = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BatchScoringJob
+        fields = [
+            "id",
+            "model",
+            "version",
+            "status",
+            "original_filename",
+            "input_bytes",
+            "rows_total",
+            "rows_done",
+            "rows_failed",
+            "progress",
+            "error",
+            "download_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, job) -> float:
+        return round(job.progress, 4)
+
+    def get_download_url(self, job) -> str | None:
+        if job.status != BatchScoringJob.Status.SUCCEEDED:
+            return None
+        url = reverse("batch-job-download", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class CreateBatchScoringJobInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV (multipart) with a header naming every feature of the version; other "
+        "columns are copied to the output."
+    )
+    model = serializers.SlugField(max_length=100)
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="Defaults to the production version."
+    )
+    stage = serializers.ChoiceField(choices=ModelVersion.Stage.choices, required=False)

@@ -1,0 +1,234 @@
+"""Batch scoring jobs: a CSV scored against one version by a Celery worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from inference import batch
+from inference.cache import model_cache
+from inference.models import BatchScoringJob, PredictionLog
+from inference.pipeline import Scored
+from inference.services.serving import prediction_logs_write
+from mlops_site.errors import DomainError, InvalidInput, NotFound
+from registry import csvfiles
+from registry.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+# Rows per prediction-log insert from a batch job: a bounded statement, whatever the chunk
+# size (SQLite's multi-row INSERT takes 14 parameters a row).
+BATCH_LOG_ROWS = 1000
+
+
+def batch_scoring_job_create(
+    *,
+    model_name: str,
+    file: BinaryIO,
+    filename: str = "",
+    version: int | None = None,
+    stage: str | None = None,
+    actor=None,
+) -> BatchScoringJob:
+    """Store a CSV to score (QUEUED) and enqueue it once committed.
+
+    The version is resolved now (production unless `version` or `stage` says otherwise), so
+    the whole file is scored by one version whatever is promoted meanwhile. The header must
+    name every feature the version reads; other columns pass through to the output. Raises
+    InvalidInput (file too large, not a CSV, features missing, unknown model or version) or
+    Conflict (corrupt version); nothing is stored then.
+    """
+    if version is not None and stage:
+        raise InvalidInput("Choose a version or a stage, not both.", field="version")
+    try:
+        target = model_cache.resolve(model_name, version=version, stage=stage)
+    except NotFound as exc:
+        field = "version" if version is not None else "model"
+        raise InvalidInput(exc.message, field=field) from None
+    model_version = ModelVersion.objects.select_related("registered_model").get(
+        pk=target.version_id
+    )
+    spooled = csvfiles.spool(
+        file, directory=settings.UPLOAD_TMP_DIR, limit=settings.BATCH_SCORING_MAX_BYTES
+    )
+    directory = None
+    try:
+        layout = batch.inspect_file(spooled.path)
+        batch.check_layout(
+            layout,
+            features=model_version.feature_names,
+            class_labels=model_version.class_labels,
+            version_label=str(model_version),
+        )
+        with transaction.atomic():
+            job = BatchScoringJob.objects.create(
+                registered_model_id=target.model_id,
+                model_version=model_version,
+                original_filename=Path(filename).name[:255] if filename else "",
+                input_bytes=spooled.size,
+                created_by=actor,
+            )
+            job.input_path = str(batch.job_dir(job.pk) / "input.csv")
+            job.save(update_fields=["input_path"])
+            directory = job.input_file.parent
+            directory.mkdir(parents=True, exist_ok=True)
+            os.replace(spooled.path, job.input_file)
+            transaction.on_commit(lambda: _batch_enqueue(job.pk))
+    except BaseException:
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    finally:
+        spooled.path.unlink(missing_ok=True)
+    logger.info("batch job %s queued: %s for %s", job.pk, job.original_filename, model_version)
+    return job
+
+
+def _batch_enqueue(job_id: int) -> None:
+    from inference.tasks import score_batch_task
+
+    score_batch_task.delay(job_id)
+
+
+def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
+    """Claim a queued job and score its file; a redelivered message finds it claimed and
+    returns None.
+
+    Each chunk's good rows go to the prediction log (source batch, request id `batch-<id>`)
+    and the row counts and heartbeat are updated. The output is written beside the input and
+    renamed into place at the end, so a download never sees half a file. Any failure is the
+    job's outcome (FAILED with the error); the predictions it logged are removed then, since
+    nobody received them. The input is deleted either way: the output repeats its columns.
+    """
+    now = timezone.now()
+    claimed = BatchScoringJob.objects.filter(
+        pk=job_id, status=BatchScoringJob.Status.QUEUED
+    ).update(status=BatchScoringJob.Status.RUNNING, started_at=now, heartbeat_at=now)
+    if not claimed:
+        logger.info("batch job %s: not queued any more, nothing to do", job_id)
+        return None
+    job = BatchScoringJob.objects.select_related("registered_model", "model_version").get(pk=job_id)
+    running = BatchScoringJob.objects.filter(pk=job_id, status=BatchScoringJob.Status.RUNNING)
+    request_id = f"batch-{job.pk}"
+    final = settings.DATA_DIR / batch.job_dir(job.pk) / "output.csv"
+    partial = final.with_name("output.csv.partial")
+    try:
+        target = model_cache.resolve(job.registered_model.name, version=job.model_version.version)
+        serving = model_cache.get(target)
+        layout = batch.read_layout(job.input_file)
+        running.update(rows_total=batch.count_rows(job.input_file, layout.delimiter))
+        done = {"rows": 0, "failed": 0}
+
+        def on_chunk(chunk: batch.ScoredChunk) -> None:
+            for start in range(0, len(chunk.ids), BATCH_LOG_ROWS):
+                part = slice(start, start + BATCH_LOG_ROWS)
+                prediction_logs_write(
+                    target=target,
+                    ids=chunk.ids[part],
+                    instances=chunk.instances[part],
+                    scored=Scored(
+                        proba=chunk.scored.proba[part],
+                        labels=chunk.scored.labels[part],
+                        unknown=chunk.scored.unknown[part],
+                    ),
+                    class_labels=serving.class_labels,
+                    unit_hash="",
+                    source=PredictionLog.Source.BATCH,
+                    request_id=request_id,
+                    latency_ms=chunk.seconds * 1000.0,
+                )
+            done["rows"] += len(chunk)
+            done["failed"] += len(chunk.errors)
+            running.update(
+                rows_done=done["rows"], rows_failed=done["failed"], heartbeat_at=timezone.now()
+            )
+
+        rows, failed = batch.score_file(
+            input_path=job.input_file,
+            layout=layout,
+            output_path=partial,
+            serving=serving,
+            chunk_rows=settings.BATCH_SCORING_CHUNK_ROWS,
+            on_chunk=on_chunk,
+        )
+        os.replace(partial, final)
+        finished = running.update(
+            status=BatchScoringJob.Status.SUCCEEDED,
+            output_path=str(batch.job_dir(job.pk) / "output.csv"),
+            rows_total=rows,
+            rows_done=rows,
+            rows_failed=failed,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+        if not finished:  # something else (an operator, a sweep) ended the job meanwhile
+            final.unlink(missing_ok=True)
+    except Exception as exc:  # any failure is the job's outcome, written on its row
+        logger.exception("batch job %s failed", job.pk)
+        partial.unlink(missing_ok=True)
+        PredictionLog.objects.filter(
+            model_version_id=job.model_version_id,
+            created_at__gte=job.started_at,
+            request_id=request_id,
+        ).delete()
+        error = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        running.update(
+            status=BatchScoringJob.Status.FAILED,
+            error=error[:4000],
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+    finally:
+        job.input_file.unlink(missing_ok=True)
+    job.refresh_from_db()
+    return job
+
+
+def batch_scoring_jobs_sweep() -> dict:
+    """Beat task body: fail RUNNING jobs whose worker went silent (their logged rows go, as on
+    any failure); re-enqueue QUEUED jobs no worker picked up (the claim makes a duplicate
+    delivery a no-op)."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
+    lost_jobs = list(
+        BatchScoringJob.objects.filter(
+            status=BatchScoringJob.Status.RUNNING, heartbeat_at__lt=stale_before
+        ).values_list("pk", "model_version_id")
+    )
+    lost = 0
+    for pk, version_id in lost_jobs:
+        failed = BatchScoringJob.objects.filter(
+            pk=pk, status=BatchScoringJob.Status.RUNNING, heartbeat_at__lt=stale_before
+        ).update(
+            status=BatchScoringJob.Status.FAILED,
+            finished_at=now,
+            error=(
+                "Worker lost: no heartbeat for more than "
+                f"{settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS} s."
+            ),
+        )
+        if failed:
+            lost += 1
+            PredictionLog.objects.filter(
+                model_version_id=version_id, request_id=f"batch-{pk}"
+            ).delete()
+            shutil.rmtree(settings.DATA_DIR / batch.job_dir(pk), ignore_errors=True)
+    waiting = list(
+        BatchScoringJob.objects.filter(
+            status=BatchScoringJob.Status.QUEUED,
+            created_at__lt=now - timedelta(seconds=settings.TRAINING_REQUEUE_AFTER_SECONDS),
+        ).values_list("pk", flat=True)
+    )
+    for pk in waiting:
+        transaction.on_commit(lambda pk=pk: _batch_enqueue(pk))
+    if lost or waiting:
+        logger.warning("stale batch jobs: %s failed as lost, %s re-enqueued", lost, len(waiting))
+    return {"failed_lost": lost, "requeued": len(waiting)}

@@ -1,0 +1,128 @@
+"""Ground truth: labels recorded against logged predictions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from inference.models import PredictionLog
+from mlops_site.errors import Conflict, InvalidInput, NotFound
+
+
+@dataclass
+class FeedbackOutcome:
+    prediction_id: str
+    status: str  # "recorded", "unchanged", "overwritten", "not_found", "invalid", "conflict"
+    detail: str = ""
+    correct: bool | None = None
+
+    def as_dict(self) -> dict:
+        body = {"prediction_id": self.prediction_id, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if self.correct is not None:
+            body["correct"] = self.correct
+        return body
+
+
+def _parse_id(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _label_text(label) -> str | None:
+    """Labels compare as text, as training stored them ("1" for 1 or 1.0)."""
+    if isinstance(label, bool) or label is None:
+        return None
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    if isinstance(label, str | int | float):
+        return str(label)
+    return None
+
+
+def feedback_record(*, prediction_id, label, overwrite: bool = False) -> FeedbackOutcome:
+    """Record the true label of one prediction. Raises NotFound, InvalidInput or Conflict."""
+    outcome = feedback_record_bulk(
+        items=[{"prediction_id": prediction_id, "label": label}], overwrite=overwrite
+    )[0]
+    if outcome.status == "not_found":
+        raise NotFound(outcome.detail, field="prediction_id")
+    if outcome.status == "invalid":
+        raise InvalidInput(outcome.detail, field="label")
+    if outcome.status == "conflict":
+        raise Conflict(outcome.detail, field="label")
+    return outcome
+
+
+def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[FeedbackOutcome]:
+    """Record many labels in one transaction; each item gets its own outcome, in order.
+
+    1. Parse the ids; unparseable ones are "not_found" (no such prediction can exist).
+    2. Load the predictions with their version's class labels, locking them.
+    3. Per item: a label outside the version's classes is "invalid"; the same label again is
+       "unchanged"; a different label on a labelled prediction is a "conflict" unless
+       `overwrite`; else the label is written with `is_correct`.
+    An id that appears twice is handled in order (the second sees the first's label).
+    """
+    parsed = [_parse_id(item.get("prediction_id")) for item in items]
+    wanted = {pid for pid in parsed if pid is not None}
+    outcomes: list[FeedbackOutcome] = []
+    now = timezone.now()
+    with transaction.atomic():
+        found = {
+            p.id: p
+            for p in PredictionLog.objects.select_for_update()
+            .filter(id__in=wanted)
+            .select_related("model_version")
+        }
+        changed: dict[uuid.UUID, PredictionLog] = {}
+        for item, pid in zip(items, parsed, strict=True):
+            shown = str(item.get("prediction_id"))
+            prediction = found.get(pid) if pid is not None else None
+            if prediction is None:
+                outcomes.append(FeedbackOutcome(shown, "not_found", "No such prediction."))
+                continue
+            classes = prediction.model_version.class_labels
+            label = _label_text(item.get("label"))
+            if label is None or label not in classes:
+                outcomes.append(
+                    FeedbackOutcome(
+                        shown,
+                        "invalid",
+                        f"{item.get('label')!r} is not one of the model's classes "
+                        f"({', '.join(classes)}).",
+                    )
+                )
+                continue
+            if prediction.label == label:
+                outcomes.append(FeedbackOutcome(shown, "unchanged", correct=prediction.is_correct))
+                continue
+            status = "recorded"
+            if prediction.label is not None:
+                if not overwrite:
+                    outcomes.append(
+                        FeedbackOutcome(
+                            shown,
+                            "conflict",
+                            f"Already labelled {prediction.label!r}; send overwrite=true to "
+                            f"replace it with {label!r}.",
+                        )
+                    )
+                    continue
+                status = "overwritten"
+            prediction.label = label
+            prediction.labelled_at = now
+            prediction.is_correct = prediction.prediction == label
+            changed[prediction.id] = prediction
+            outcomes.append(FeedbackOutcome(shown, status, correct=prediction.is_correct))
+        if changed:
+            PredictionLog.objects.bulk_update(
+                list(changed.values()), ["label", "labelled_at", "is_correct"], batch_size=1000
+            )
+    return outcomes

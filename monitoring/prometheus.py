@@ -1,0 +1,119 @@
+"""What /metrics exposes: the counters of every web process plus values read from the database.
+
+Counters and histograms (django-prometheus's `django_http_*`, `inference.metrics`'s
+`modelyard_*`) live in the process that counted them. Under gunicorn, prometheus_client's
+multiprocess mode keeps them in files in PROMETHEUS_MULTIPROC_DIR (see gunicorn.conf.py) and a
+scrape sums the files of all workers; elsewhere (runserver, tests) the process's own default
+registry is the whole truth.
+
+Live accuracy and production versions are rows in the database, the same for every process, so
+they are read at scrape time instead of being kept in per-process gauges that would disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+from django.db import DatabaseError
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from inference.selectors import live_accuracy_list
+from registry.models import ModelVersion
+
+logger = logging.getLogger(__name__)
+
+
+class DefaultRegistryCollector:
+    """The process's default registry, as one collector of a per-scrape registry."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+class DatabaseCollector:
+    """Per scrape: live accuracy of every version that is not archived, and the production
+    version of every model. A database error leaves them out and sets
+    `modelyard_metrics_database_up` to 0, so the process metrics are still served."""
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "modelyard_metrics_database_up",
+            "1 when this scrape could read the database-backed metrics, else 0.",
+        )
+        try:
+            families = self._families()
+        except DatabaseError:
+            logger.exception("Database-backed metrics are left out of this scrape")
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _families(self) -> list[Metric]:
+        accuracy = GaugeMetricFamily(
+            "modelyard_live_accuracy",
+            "Share of labelled predictions that were right, per model and version "
+            "(versions with at least one label).",
+            labels=["model", "version"],
+        )
+        labelled = GaugeMetricFamily(
+            "modelyard_labelled_predictions",
+            "Logged predictions whose true label has been recorded, per model and version.",
+            labels=["model", "version"],
+        )
+        logged = GaugeMetricFamily(
+            "modelyard_logged_predictions",
+            "Predictions in the prediction log, per model and version.",
+            labels=["model", "version"],
+        )
+        production = GaugeMetricFamily(
+            "modelyard_production_version",
+            "The version number serving each model's production stage.",
+            labels=["model"],
+        )
+        # Archived versions no longer serve; leaving them out bounds both the series count and
+        # the prediction-log rows this scrape aggregates.
+        versions = list(
+            ModelVersion.objects.exclude(stage=ModelVersion.Stage.ARCHIVED)
+            .order_by("registered_model__name", "version")
+            .values_list("id", "registered_model__name", "version", "stage")
+        )
+        stats = live_accuracy_list(version_ids=[pk for pk, _, _, _ in versions])
+        for pk, model, number, stage in versions:
+            if stage == ModelVersion.Stage.PRODUCTION:
+                production.add_metric([model], number)
+            live = stats.get(pk)
+            if live is None:
+                continue
+            labels = [model, str(number)]
+            logged.add_metric(labels, live.predictions)
+            labelled.add_metric(labels, live.labelled)
+            if live.accuracy is not None:
+                accuracy.add_metric(labels, live.accuracy)
+        return [accuracy, labelled, logged, production]
+
+
+def scrape_registry() -> CollectorRegistry:
+    """A registry for one scrape: all workers' files in multiprocess mode, else this process's
+    default registry; plus the database collector."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(DefaultRegistryCollector())
+    registry.register(DatabaseCollector())
+    return registry
+
+
+def metrics_exposition(accept: str) -> tuple[bytes, str]:
+    """Everything above as (body, content type), in the format the scraper's Accept header asks
+    for (OpenMetrics or a version of the text format), as prometheus_client's own server does."""
+    encode, content_type = choose_encoder(accept)
+    return encode(scrape_registry()), content_type

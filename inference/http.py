@@ -9,6 +9,7 @@ request DRF's request wrapping, negotiation and renderers cost more than the mod
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from functools import wraps
 import orjson
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
@@ -25,6 +27,7 @@ from rest_framework.authentication import CSRFCheck, TokenAuthentication
 from inference.validation import RequestError
 from mlops_site.errors import DomainError
 
+logger = logging.getLogger(__name__)
 _token_auth = TokenAuthentication()
 
 
@@ -159,6 +162,15 @@ def prediction_endpoint(error_body: Callable[[str, str, dict], dict]):
             except DomainError as exc:
                 extra = {"field": exc.field} if exc.field else {}
                 return json_response(error_body(exc.code, exc.message, extra), exc.status_code)
+            except (OperationalError, InterfaceError):
+                # A dropped database connection (a restart): Django replaces it after this
+                # request. The caller may retry at once.
+                logger.warning("database unavailable during %s", request.path, exc_info=True)
+                response = json_response(
+                    error_body("unavailable", "The database is unavailable; retry.", {}), 503
+                )
+                response["Retry-After"] = "1"
+                return response
 
         return wrapper
 

@@ -19,11 +19,16 @@ class PredictionLog(models.Model):
         BATCH = "batch", "Batch scoring"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No single-column indexes: the composite ones below lead with these columns, and every
+    # index is paid for on each prediction's insert.
     registered_model = models.ForeignKey(
-        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="+"
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="+", db_index=False
     )
     model_version = models.ForeignKey(
-        "registry.ModelVersion", on_delete=models.CASCADE, related_name="predictions"
+        "registry.ModelVersion",
+        on_delete=models.CASCADE,
+        related_name="predictions",
+        db_index=False,
     )
     # Filled when an A/B test routed the request (the abtests app owns the test rows).
     ab_test_id = models.BigIntegerField(null=True, blank=True)

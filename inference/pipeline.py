@@ -68,6 +68,8 @@ class ServingModel:
 
     def score_columns(self, columns: dict, n_rows: int) -> Scored:
         """One list (or float array) per feature; raises RequestError."""
-        batch = self.encoder.encode(columns, n_rows)
-        proba, labels = self.predict_encoded(batch.encoded)
-        return Scored(proba=proba, labels=labels, unknown=batch.unknown)
+        expanded, unknown = self.encoder.encode_expanded(columns, n_rows)
+        proba = self.estimator.predict_proba(expanded)
+        labels = self.class_labels
+        predicted = [labels[i] for i in predict_indices(proba, self.threshold).tolist()]
+        return Scored(proba=proba, labels=predicted, unknown=unknown)

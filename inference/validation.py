@@ -92,6 +92,26 @@ class RowEncoder:
             for f in self.features
             if f["kind"] == "categorical"
         }
+        # The expanded layout (TabularPreprocessor.expand): one column per numeric or boolean
+        # feature, categories + a missing indicator per categorical one.
+        self.width = len(preprocessor.feature_names_out)
+        numeric, self.booleans, self.categoricals = [], [], []
+        offset = 0
+        for f in self.features:
+            if f["kind"] == "numeric":
+                numeric.append((f["name"], offset, f["median"], f["mean"], f["std"]))
+                offset += 1
+            elif f["kind"] == "boolean":
+                self.booleans.append((f["name"], offset, f["mode"]))
+                offset += 1
+            else:
+                self.categoricals.append((f["name"], offset))
+                offset += len(f["categories"]) + 1
+        self.numeric_names = [n for n, *_ in numeric]
+        self.numeric_cols = np.array([c for _, c, *_ in numeric], dtype=np.int64)
+        self.numeric_median = np.array([m for *_, m, _, _ in numeric], dtype=np.float64)
+        self.numeric_mean = np.array([m for *_, m, _ in numeric], dtype=np.float64)
+        self.numeric_std = np.array([s for *_, s in numeric], dtype=np.float64)
 
     # -- row objects (REST, V2 "pd" rows) --------------------------------------------------
 
@@ -182,6 +202,44 @@ class RowEncoder:
                     for i in unseen:
                         unknown[i].append(name)
         return EncodedBatch(encoded=out, unknown=unknown or [[] for _ in range(n_rows)])
+
+    def encode_expanded(self, columns: dict[str, list | np.ndarray], n_rows: int):
+        """`TabularPreprocessor.expand(encode(...))` in one pass, the serving hot path: the
+        numeric features imputed and standardised as one block, each categorical value
+        written straight to its one-hot column. Returns (float32 matrix, unknown per row)."""
+        for name in self.names:
+            if len(columns[name]) != n_rows:
+                raise RequestError(
+                    f"Feature {name!r} has {len(columns[name])} values for {n_rows} rows.",
+                    reason="bad_request",
+                    field=name,
+                )
+        out = np.zeros((n_rows, self.width), dtype=np.float32)
+        if self.numeric_names:
+            block = np.empty((n_rows, len(self.numeric_names)), dtype=np.float64)
+            for c, name in enumerate(self.numeric_names):
+                block[:, c] = self._numeric(name, columns[name])
+            nan = np.isnan(block)
+            if nan.any():
+                block = np.where(nan, self.numeric_median, block)
+            out[:, self.numeric_cols] = (block - self.numeric_mean) / self.numeric_std
+        for name, col, mode in self.booleans:
+            out[:, col] = self._boolean(name, columns[name], mode)
+        unknown: list[list[str]] | None = None
+        rows = np.arange(n_rows)
+        for name, offset in self.categoricals:
+            codes, unseen = self._categorical(name, columns[name])
+            if unseen:
+                if unknown is None:
+                    unknown = [[] for _ in range(n_rows)]
+                for i in unseen:
+                    unknown[i].append(name)
+                known = np.ones(n_rows, dtype=bool)
+                known[unseen] = False
+                out[rows[known], offset + codes[known].astype(np.int64)] = 1.0
+            else:
+                out[rows, offset + codes.astype(np.int64)] = 1.0
+        return out, unknown or [[] for _ in range(n_rows)]
 
     def _numeric(self, name: str, values) -> np.ndarray:
         if isinstance(values, np.ndarray):  # a V2 FP32/FP64 tensor column

@@ -26,6 +26,9 @@ router.register("transitions", StageTransitionViewSet, basename="stage-transitio
 router.register("batch-jobs", BatchScoringJobViewSet, basename="batch-job")
 
 urlpatterns = [
+    # The prediction endpoints first: URL resolution walks this list on every request.
+    path("api/v1/", include(api_urlpatterns)),
+    path("", include(v2_urlpatterns)),
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
@@ -40,9 +43,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_urlpatterns)),
     path("api/v1/", include(router.urls)),
-    path("", include(v2_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),

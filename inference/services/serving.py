@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
-import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -181,12 +180,15 @@ def prediction_logs_write(
 
     Not `bulk_create`: the ORM's per-field preparation cost more than the model on 100-row
     requests, and psycopg's client-side parsing of a 1,400-placeholder INSERT cost more
-    still (bench/serving/README.md). On PostgreSQL the rows travel as one JSON document,
-    expanded by `json_populate_recordset` on the server (a short, cached statement with one
-    parameter); on SQLite as one multi-row INSERT. The ORM reads them back unchanged (tested).
+    still (bench/serving/README.md). On PostgreSQL the rows travel as one JSON document to
+    the function `modelyard_log_predictions` (migration 0002), which expands them with
+    `jsonb_populate_recordset`: one short statement and one round trip, where BEGIN / SET
+    LOCAL / INSERT / COMMIT took four. On SQLite they go as one multi-row INSERT. The ORM
+    reads them back unchanged (tested).
 
-    On PostgreSQL the insert commits asynchronously (`SET LOCAL synchronous_commit TO OFF`,
-    setting PREDICTION_LOG_ASYNC_COMMIT): the row is visible at once and durable within
+    On PostgreSQL the insert commits asynchronously (the function turns synchronous_commit
+    off for its own transaction; setting PREDICTION_LOG_ASYNC_COMMIT): a row is visible at
+    once and durable within
     PostgreSQL's wal_writer_delay; a server crash (not a restart) could lose the last fraction
     of a second of log rows, never corrupt them. Registry writes keep full durability.
     """
@@ -213,19 +215,15 @@ def prediction_logs_write(
         }
         for i, pid in enumerate(ids)
     ]
-    table = connection.ops.quote_name(PredictionLog._meta.db_table)
-    columns = ", ".join(_LOG_COLUMNS)
     if connection.vendor == "postgresql":
-        sql = (
-            f"INSERT INTO {table} ({columns}) SELECT {columns} "
-            f"FROM json_populate_recordset(NULL::{table}, %s::json)"
-        )
-        params = [_json_bytes(records).decode()]
-        if settings.PREDICTION_LOG_ASYNC_COMMIT:
-            _insert_async_commit(sql, params)
-            return
-    else:
-        sql, params = _values_insert(table, columns, records)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT modelyard_log_predictions(%s::jsonb, %s)",
+                [_json_bytes(records).decode(), settings.PREDICTION_LOG_ASYNC_COMMIT],
+            )
+        return
+    table = connection.ops.quote_name(PredictionLog._meta.db_table)
+    sql, params = _values_insert(table, ", ".join(_LOG_COLUMNS), records)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -245,31 +243,3 @@ def _values_insert(table: str, columns: str, records: list[dict]) -> tuple[str, 
     return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join(
         [placeholders] * len(records)
     ), params
-
-
-def _insert_async_commit(sql: str, params: list) -> None:
-    """PostgreSQL: the insert in its own transaction with synchronous_commit off.
-
-    Outside a transaction (a web request), BEGIN, SET LOCAL, INSERT and COMMIT go out in one
-    psycopg pipeline: one round trip instead of four. Inside one (a batch job, a test), SET
-    LOCAL lasts until that transaction ends, so it commits asynchronously too.
-    """
-    if not connection.get_autocommit():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(sql, params)
-        return
-    connection.ensure_connection()
-    raw = connection.connection
-    try:
-        with connection.wrap_database_errors, raw.pipeline(), raw.cursor() as cursor:
-            cursor.execute("BEGIN")
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            cursor.execute(sql, params)
-            cursor.execute("COMMIT")
-    except BaseException:
-        # An error aborts the rest of the pipeline, COMMIT included: the explicit transaction
-        # would stay open (and failed) on this pooled connection.
-        if raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raw.rollback()
-        raise

@@ -62,6 +62,8 @@ format: install-dev
 bench: install
 	$(PY) bench/bench_dataset_ingest.py
 	$(PY) bench/training.py
+	@# Needs PostgreSQL on 127.0.0.1:5432 (and wrk for the best client; see bench/serving/README.md).
+	$(PY) bench/serving/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

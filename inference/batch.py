@@ -24,15 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
-from django.http import QueryDict
-from django.utils.datastructures import MultiValueDict
 
 from inference.pipeline import Scored, ServingModel
 from inference.validation import RequestError
 from mlops_site.errors import InvalidInput
 from registry import csvfiles
-from registry.uploads import MULTIPART_OVERHEAD, SizeLimitedUploadHandler
+from registry.uploads import SizeLimitedUploadHandler
 
 ERROR_COLUMN = "error"
 ID_COLUMN = "prediction_id"
@@ -51,16 +48,9 @@ def job_dir(job_id: int) -> Path:
 
 
 class BatchUploadHandler(SizeLimitedUploadHandler):
-    """The dataset upload handler with the batch-scoring limit (BATCH_SCORING_MAX_BYTES)."""
+    """The dataset upload handler with the batch-scoring limit."""
 
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.limit = settings.BATCH_SCORING_MAX_BYTES
-        self.received = 0
-        settings.UPLOAD_TMP_DIR.mkdir(parents=True, exist_ok=True)
-        if content_length and content_length > self.limit + MULTIPART_OVERHEAD:
-            self.request.upload_too_large = self.limit
-            return QueryDict(mutable=True), MultiValueDict()
-        return None
+    limit_setting = "BATCH_SCORING_MAX_BYTES"
 
 
 def use_batch_upload_limit(request) -> None:

@@ -15,8 +15,11 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
+    # The setting that holds the limit, read per request (tests override settings).
+    limit_setting = "DATASET_MAX_UPLOAD_BYTES"
+
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.limit = settings.DATASET_MAX_UPLOAD_BYTES
+        self.limit = getattr(settings, self.limit_setting)
         self.received = 0
         settings.UPLOAD_TMP_DIR.mkdir(parents=True, exist_ok=True)
         if content_length and content_length > self.limit + MULTIPART_OVERHEAD:

@@ -20,10 +20,9 @@ from inference.models import BatchScoringJob, PredictionLog
 from inference.services import batch_scoring_job_create, feedback_record, predictions_serve
 from inference.validation import RequestError
 from mlops_site.errors import Conflict, DomainError
-from registry.csvfiles import human_bytes
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import registered_model_summaries
-from registry.uploads import upload_too_large
+from registry.uploads import upload_form_refusing_oversize
 
 RECENT_PREDICTIONS = 20
 RECENT_BATCH_JOBS = 10
@@ -255,14 +254,8 @@ def batch_job_new(request, name: str):
 def _batch_job_new(request, name: str):
     model = get_object_or_404(RegisteredModel, name=name)
     version = _page_version(request, model)
-    form = BatchScoringForm(request.POST, request.FILES)  # parses the body: the size check runs
-    limit = upload_too_large(request)
-    if limit:
-        form = BatchScoringForm(request.POST)
-        form.is_valid()
-        form.errors.pop("file", None)
-        form.add_error(None, f"The file is larger than the {human_bytes(limit)} upload limit.")
-    elif form.is_valid():
+    form = upload_form_refusing_oversize(BatchScoringForm, request)
+    if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             with upload.open("rb") as source:

@@ -39,3 +39,18 @@ def upload_too_large(request) -> int | None:
     """The limit an upload in this request exceeded, or None. Accepts Django or DRF requests."""
     django_request = getattr(request, "_request", request)
     return getattr(django_request, "upload_too_large", None)
+
+
+def upload_form_refusing_oversize(form_class, request):
+    """The form bound to the request; when the upload went over its limit, the form without
+    the file, whose only error says so (the file field's "required" error would mislead)."""
+    from registry.csvfiles import human_bytes
+
+    form = form_class(request.POST, request.FILES)  # reading FILES runs the handler's check
+    limit = upload_too_large(request)
+    if limit:
+        form = form_class(request.POST)
+        form.is_valid()
+        form.errors.pop("file", None)
+        form.add_error(None, f"The file is larger than the {human_bytes(limit)} upload limit.")
+    return form

@@ -7,11 +7,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from mlops_site.errors import DomainError
 from mlops_site.permissions import staff_required
 from registry import selectors, services
-from registry.csvfiles import human_bytes
 from registry.forms import DatasetTargetForm, DatasetUploadForm, SyntheticDatasetForm
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.services.versions import ALLOWED_TRANSITIONS
-from registry.uploads import upload_too_large
+from registry.uploads import upload_form_refusing_oversize
 
 
 def dataset_list(request):
@@ -24,15 +23,10 @@ def dataset_list(request):
 
 @require_http_methods(["GET", "POST"])
 def dataset_upload(request):
-    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    form = DatasetUploadForm()
     if request.method == "POST":
-        limit = upload_too_large(request)
-        if limit:
-            form = DatasetUploadForm(request.POST)
-            form.is_valid()
-            form.errors.pop("file", None)
-            form.add_error(None, f"The file is larger than the {human_bytes(limit)} upload limit.")
-        elif form.is_valid():
+        form = upload_form_refusing_oversize(DatasetUploadForm, request)
+        if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 with upload.open("rb") as source:

@@ -9,6 +9,7 @@ committed rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -35,10 +36,9 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             pass
-    try:
+    # ProcessLookupError: the group is empty, everything stopped.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the group is empty: everything stopped
     process.wait(timeout=10)
 
 

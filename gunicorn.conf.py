@@ -74,6 +74,14 @@ def post_worker_init(worker):
     worker.log.info("Worker %s ready (URLconf in %.1f s)", worker.pid, time.monotonic() - started)
 
 
+def worker_exit(server, worker):
+    """Runs in the worker as it exits: write the prediction-log rows still buffered
+    (inference.logwriter), so a graceful shutdown loses none."""
+    from inference.logwriter import log_writer
+
+    log_writer.close()
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges must stop counting; its counters are kept (they are sums)."""
     from prometheus_client import multiprocess

@@ -82,9 +82,9 @@ def predict(request, name: str, *, started: float):
         )
     version, stage = _version_choice(payload, request.GET)
     request_id = payload.get("request_id") or ""
-    if not isinstance(request_id, str) or len(request_id) > 100:
+    if not isinstance(request_id, str) or len(request_id) > 100 or "\x00" in request_id:
         raise RequestError(
-            "`request_id` must be a string of at most 100 characters.",
+            "`request_id` must be a string of at most 100 characters, without NUL.",
             reason="bad_request",
             field="request_id",
         )

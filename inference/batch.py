@@ -18,13 +18,13 @@ import csv
 import itertools
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from inference.ids import new_prediction_ids
 from inference.pipeline import Scored, ServingModel
 from inference.validation import RequestError
 from mlops_site.errors import InvalidInput
@@ -177,7 +177,7 @@ class ScoredChunk:
     good: list[int] = field(default_factory=list)
     instances: list[dict] = field(default_factory=list)  # feature values of the good rows
     scored: Scored | None = None
-    ids: list[uuid.UUID] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # UUIDv7 strings
     seconds: float = 0.0
 
     def __len__(self) -> int:
@@ -266,7 +266,7 @@ def score_chunk(
     if good:
         proba, labels = serving.predict_encoded(encoded)
         chunk.scored = Scored(proba=proba, labels=labels, unknown=unknown)
-        chunk.ids = [uuid.uuid4() for _ in good]
+        chunk.ids = new_prediction_ids(len(good))
     chunk.seconds = time.perf_counter() - started
     return chunk
 

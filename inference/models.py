@@ -1,15 +1,16 @@
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from inference.ids import new_prediction_id
 
 
 class PredictionLog(models.Model):
     """One served row: what came in, what went out, and (later) what was true.
 
-    Written in one bulk insert per request. Ground truth arrives through the feedback
-    endpoints and fills `label`; drift checks read recent windows per model and version.
+    Written in one bulk write per request (inference.services.prediction_log). Ground truth
+    arrives through the feedback endpoints and fills `label`; drift checks read recent
+    windows per model and version.
     """
 
     class Source(models.TextChoices):
@@ -18,17 +19,26 @@ class PredictionLog(models.Model):
         PAGE = "page", "Predict page"
         BATCH = "batch", "Batch scoring"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # UUIDv7 (inference.ids): time-ordered, so inserts append to the primary-key index.
+    id = models.UUIDField(primary_key=True, default=new_prediction_id, editable=False)
     # No single-column indexes: the composite ones below lead with these columns, and every
-    # index is paid for on each prediction's insert.
+    # index is paid for on each prediction's insert. No database-level constraints either:
+    # each one cost a lookup and a key-share lock on the version row per logged row
+    # (inference.services.prediction_log); deleting a model or version still deletes its
+    # log rows through on_delete.
     registered_model = models.ForeignKey(
-        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="+", db_index=False
+        "registry.RegisteredModel",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     model_version = models.ForeignKey(
         "registry.ModelVersion",
         on_delete=models.CASCADE,
         related_name="predictions",
         db_index=False,
+        db_constraint=False,
     )
     # Filled when an A/B test routed the request (the abtests app owns the test rows).
     ab_test_id = models.BigIntegerField(null=True, blank=True)

@@ -6,7 +6,7 @@ Built once per process per version (see `inference.cache`) from the registry loa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,13 @@ class Scored:
     proba: np.ndarray  # (n, K) float64
     labels: list[str]
     unknown: list[list[str]]  # per row, features holding a category training never saw
+    _dicts: list[dict] | None = field(default=None, repr=False, compare=False)
+
+    def probability_dicts(self, class_labels: list[str]) -> list[dict]:
+        """Per row {class label: probability}, made once for the answer and the log."""
+        if self._dicts is None:
+            self._dicts = [dict(zip(class_labels, row, strict=True)) for row in self.proba.tolist()]
+        return self._dicts
 
 
 class ServingModel:

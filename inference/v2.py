@@ -301,9 +301,13 @@ def model_infer(request, name: str, version: str | None = None, *, started: floa
     if not payload["inputs"]:
         raise RequestError("`inputs` is empty.", reason="empty_batch", field="inputs")
     request_id = payload.get("id")
-    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
+    if request_id is not None and (
+        not isinstance(request_id, str) or len(request_id) > 100 or "\x00" in request_id
+    ):
         raise RequestError(
-            "`id` must be a string of at most 100 characters.", reason="bad_request", field="id"
+            "`id` must be a string of at most 100 characters, without NUL.",
+            reason="bad_request",
+            field="id",
         )
     parameters = payload.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -344,7 +348,7 @@ def model_infer(request, name: str, version: str | None = None, *, started: floa
                 "name": "prediction_id",
                 "datatype": "BYTES",
                 "shape": [n],
-                "data": [str(i) for i in served.ids],
+                "data": served.ids,
             }
         )
     body = {

@@ -92,6 +92,10 @@ class RowEncoder:
             for f in self.features
             if f["kind"] == "categorical"
         }
+        # The same with null mapped to the missing-value code (the number of categories).
+        self.codes_or_missing = {
+            name: {**codes, None: float(len(codes))} for name, codes in self.codes.items()
+        }
         # The expanded layout (TabularPreprocessor.expand): one column per numeric or boolean
         # feature, categories + a missing indicator per categorical one.
         self.width = len(preprocessor.feature_names_out)
@@ -307,6 +311,13 @@ class RowEncoder:
         return out
 
     def _categorical(self, name: str, values) -> tuple[np.ndarray, list[int]]:
+        fast = self.codes_or_missing[name]
+        try:
+            # Every value a category seen in training or null: one comprehension. Anything
+            # else (a number, an unseen or unhashable value) raises and takes the loop below.
+            return np.array([fast[v] for v in values], dtype=np.float64), []
+        except (KeyError, TypeError):
+            pass
         codes = self.codes[name]
         k = float(len(codes))
         out = np.empty(len(values), dtype=np.float64)
@@ -338,6 +349,13 @@ class RowEncoder:
                     row=i,
                 )
             if code is None:
+                if t is str and "\x00" in v:  # no known category holds one; the log can't
+                    raise RequestError(
+                        f"Row {i}: {name!r} contains a NUL character (\\u0000).",
+                        reason="wrong_type",
+                        field=name,
+                        row=i,
+                    )
                 out[i] = k + 1.0
                 unseen.append(i)
             else:

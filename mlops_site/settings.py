@@ -122,10 +122,13 @@ INSTALLED_APPS = [
     "abtests",
 ]
 
-# django-prometheus's pair wraps everything else, so its latency and status counts include the
-# other middlewares (and the responses they short-circuit, like a login redirect).
+# The prediction endpoints take a short chain of their own (inference.middleware); the rest
+# goes down this one. django-prometheus's pair wraps everything else, so its latency and status
+# counts include the other middlewares (and the responses they short-circuit, like a login
+# redirect).
 MIDDLEWARE = [
-    "monitoring.middleware.BeforeMiddleware",
+    "inference.middleware.PredictionFastLane",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -135,7 +138,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "monitoring.middleware.AfterMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "mlops_site.urls"
@@ -378,6 +381,12 @@ INFERENCE_RESOLVE_TTL_SECONDS = env_float("INFERENCE_RESOLVE_TTL_SECONDS", 0.5)
 # PostgreSQL only: prediction-log inserts commit without waiting for the WAL flush (see
 # inference.services.prediction_logs_write for what that trades).
 PREDICTION_LOG_ASYNC_COMMIT = env_bool("PREDICTION_LOG_ASYNC_COMMIT", True)
+# PostgreSQL only: the prediction endpoints hand their log rows to a writer thread per process
+# that writes them every PREDICTION_LOG_FLUSH_SECONDS in one COPY (inference.logwriter says
+# what that trades); past PREDICTION_LOG_BUFFER_ROWS pending rows requests write themselves.
+PREDICTION_LOG_BUFFERED = env_bool("PREDICTION_LOG_BUFFERED", True)
+PREDICTION_LOG_FLUSH_SECONDS = env_float("PREDICTION_LOG_FLUSH_SECONDS", 0.1)
+PREDICTION_LOG_BUFFER_ROWS = env_int("PREDICTION_LOG_BUFFER_ROWS", 100_000)
 # Prediction endpoints remember a valid API token this long per process (a revoked token can
 # keep predicting for up to this many seconds); 0 looks the token up on every request.
 TOKEN_AUTH_CACHE_SECONDS = env_float("TOKEN_AUTH_CACHE_SECONDS", 10.0)

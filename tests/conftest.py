@@ -38,6 +38,15 @@ def _static_without_manifest():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _prediction_log_unbuffered():
+    """In-process tests run inside transactions that the log writer's own connection cannot
+    see, so their predictions are logged synchronously. tests/inference/test_log_writer.py
+    turns the writer on; servers the tests start (gunicorn) run with it, as deployed."""
+    with override_settings(PREDICTION_LOG_BUFFERED=False):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_data_files():
     """Rolled-back rows leave no trace; make stored files follow suit between tests."""

@@ -1,5 +1,6 @@
 """Inference services: serving and the prediction log, feedback, batch scoring jobs."""
 
+from inference.ids import new_prediction_ids
 from inference.services.batch_jobs import (
     batch_scoring_job_create,
     batch_scoring_job_run,
@@ -10,12 +11,8 @@ from inference.services.feedback import (
     feedback_record,
     feedback_record_bulk,
 )
-from inference.services.serving import (
-    Served,
-    prediction_logs_write,
-    predictions_serve,
-    unit_id_hash,
-)
+from inference.services.prediction_log import prediction_logs_write
+from inference.services.serving import Served, predictions_serve, unit_id_hash
 
 __all__ = [
     "FeedbackOutcome",
@@ -25,6 +22,7 @@ __all__ = [
     "batch_scoring_jobs_sweep",
     "feedback_record",
     "feedback_record_bulk",
+    "new_prediction_ids",
     "prediction_logs_write",
     "predictions_serve",
     "unit_id_hash",

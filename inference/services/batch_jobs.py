@@ -17,7 +17,7 @@ from inference import batch
 from inference.cache import model_cache
 from inference.models import BatchScoringJob, PredictionLog
 from inference.pipeline import Scored
-from inference.services.serving import prediction_logs_write
+from inference.services.prediction_log import prediction_logs_write
 from mlops_site.errors import DomainError, InvalidInput, NotFound
 from registry import csvfiles
 from registry.models import ModelVersion

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
+from inference.logwriter import log_writer
 from inference.models import PredictionLog
 from mlops_site.errors import Conflict, InvalidInput, NotFound
 
@@ -46,6 +49,34 @@ def _label_text(label) -> str | None:
     return None
 
 
+# A prediction id (UUIDv7) made this recently may still sit in a web process's log buffer.
+RECENT_ID_MS = 10_000
+
+
+def _await_recent(ids: set[uuid.UUID]) -> None:
+    """Wait (up to a few flush intervals) until the recent ones among `ids` are in the log.
+
+    The API's log rows reach the table up to PREDICTION_LOG_FLUSH_SECONDS after their
+    response (inference.logwriter), and a client may send the label at once. The id's own
+    timestamp says whether that can be the case, so older or forged ids cost nothing here.
+    """
+    if not settings.PREDICTION_LOG_BUFFERED or connection.vendor != "postgresql":
+        return
+    now_ms = time.time_ns() // 1_000_000
+    recent = {
+        pid for pid in ids if pid.version == 7 and -1_000 <= now_ms - (pid.int >> 80) < RECENT_ID_MS
+    }
+    if not recent:
+        return
+    log_writer.flush(timeout=2.0)  # this process's own buffer
+    deadline = time.monotonic() + 3 * settings.PREDICTION_LOG_FLUSH_SECONDS + 0.5
+    while True:
+        recent -= set(PredictionLog.objects.filter(id__in=recent).values_list("id", flat=True))
+        if not recent or time.monotonic() > deadline:
+            return
+        time.sleep(0.05)
+
+
 def feedback_record(*, prediction_id, label, overwrite: bool = False) -> FeedbackOutcome:
     """Record the true label of one prediction. Raises NotFound, InvalidInput or Conflict."""
     outcome = feedback_record_bulk(
@@ -72,6 +103,7 @@ def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[
     """
     parsed = [_parse_id(item.get("prediction_id")) for item in items]
     wanted = {pid for pid in parsed if pid is not None}
+    _await_recent(wanted)
     outcomes: list[FeedbackOutcome] = []
     now = timezone.now()
     with transaction.atomic():

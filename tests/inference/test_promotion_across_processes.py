@@ -91,7 +91,9 @@ def test_graceful_shutdown_loses_no_served_prediction(user):
             if status == 200:
                 answered.extend(p["id"] for p in body["predictions"])
 
-    with gunicorn_server(workers=2) as base:
+    # A flush interval longer than the test: on PostgreSQL the rows are still in the workers'
+    # log buffers when they are told to stop, so only the exit flush can write them.
+    with gunicorn_server(workers=2, env_extra={"PREDICTION_LOG_FLUSH_SECONDS": "300"}) as base:
         threads = [threading.Thread(target=client) for _ in range(4)]
         for thread in threads:
             thread.start()

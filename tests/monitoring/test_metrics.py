@@ -69,7 +69,7 @@ def test_metrics_without_login_count_a_prediction_request_and_its_rows(client, a
     assert delta("modelyard_prediction_requests_total", **ADULT_V1, protocol="rest") == 1
     assert delta("modelyard_prediction_latency_seconds_count", **ADULT_V1, protocol="rest") == 1
     assert delta("modelyard_predictions_total", **ADULT_V1) == 3
-    # (predictions skip django-prometheus's generic counters: see monitoring/middleware.py)
+    # (predictions skip django-prometheus's generic counters: see inference/middleware.py)
     assert (
         delta(
             "django_http_responses_total_by_status_view_method_total",

@@ -1,0 +1,33 @@
+"""The serving estimators against the scikit-learn objects they replace."""
+
+import numpy as np
+import pytest
+
+from inference.estimators import ForestServing
+from registry.services import model_version_load
+from tests.inference.models import register
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 8, 57])
+def test_forest_raw_scores_are_scikit_learns_bit_for_bit(n_rows):
+    # given a registered HistGradientBoosting version and rows of its input width, some
+    # values missing (NaN takes each split's learnt missing-value direction)
+    fitted = model_version_load(version=register("hgb"))
+    sk = fitted.estimator.estimator
+    rng = np.random.default_rng(n_rows)
+    X = rng.normal(size=(n_rows, sk.n_features_in_))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    forest = ForestServing(fitted.estimator)
+
+    # when both score them (the few-rows and the eight-in-step walks, float64 and float32)
+    ours = forest.raw_scores(X)
+    theirs = sk._raw_predict(X)
+    ours32 = forest.raw_scores(X.astype(np.float32))
+    theirs32 = sk._raw_predict(X.astype(np.float32).astype(np.float64))
+
+    # then the raw scores are identical, not merely close
+    assert np.array_equal(ours, theirs)
+    assert np.array_equal(ours32, theirs32)
+    assert forest.depths.max() > 1

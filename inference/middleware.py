@@ -20,7 +20,9 @@ from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.exception import convert_exception_to_response
 from django.middleware.security import SecurityMiddleware
-from django.urls import resolve
+from django.urls import Resolver404, resolve
+
+from inference.http import json_response, rest_error, v2_error
 
 # REST predict, and the whole V2 protocol (health, metadata, infer).
 PREDICTION_PATH = re.compile(r"/api/v1/models/[^/]+/predict|/v2(?:/.*)?")
@@ -31,7 +33,18 @@ def is_prediction_path(path: str) -> bool:
 
 
 def _call_view(request):
-    match = resolve(request.path_info)  # Resolver404 -> the 404 answer, as in the full chain
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        # e.g. /v2/models/x/versions/1/explain, or a model name that is not a slug: the
+        # protocols' JSON error, not the HTML 404 page.
+        message = f"No such endpoint: {request.path_info}"
+        body = (
+            v2_error("not_found", message, {})
+            if request.path_info.startswith("/v2")
+            else (rest_error("not_found", message, {}))
+        )
+        return json_response(body, 404)
     request.resolver_match = match
     return match.func(request, *match.args, **match.kwargs)
 

@@ -56,6 +56,12 @@ def json_text(value) -> str:
         return json.dumps(value, default=str)
 
 
+def _json_field(value) -> str:
+    """A value as JSON, escaped for COPY's text format."""
+    text = json_text(value)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
 def _copy_text(value: str) -> str:
     """A value escaped for COPY's text format (backslash, tab, newline, carriage return)."""
     if "\\" in value:
@@ -170,17 +176,12 @@ def copy_rows_text(
         ]
     )
     tail = f"\t{float(latency_ms)!r}\t{created_at.isoformat()}\n"
+    label_text = {label: _copy_text(label) for label in set(labels)}
+    # orjson's output holds no raw tab, newline or carriage return (JSON escapes them), so
+    # only its backslashes need doubling.
     lines = [
-        pid
-        + middle
-        + _copy_text(json_text(features))
-        + "\t"
-        + _copy_text(label)
-        + "\t"
-        + _copy_text(json_text(probs))
-        + "\t"
-        + (_copy_text(json_text(unseen)) if unseen else "[]")
-        + tail
+        f"{pid}{middle}{_json_field(features)}\t{label_text[label]}\t{_json_field(probs)}\t"
+        f"{_json_field(unseen) if unseen else '[]'}{tail}"
         for pid, features, label, probs, unseen in zip(
             ids, instances, labels, probabilities, unknown, strict=True
         )

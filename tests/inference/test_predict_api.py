@@ -268,3 +268,28 @@ def test_openapi_schema_documents_the_prediction_endpoints(api_client):
     assert {"200", "400", "404"} <= set(predict["responses"])
     assert "/v2/models/{name}/infer" in paths
     assert "/api/v1/feedback" in paths
+
+
+def test_prediction_paths_take_the_short_middleware_chain(api_client):
+    # given a production model
+    register("logreg")
+
+    # when it is asked for a prediction, and for paths of the prediction lane nothing serves
+    answer = _predict(api_client, {"instances": feature_rows(1)})
+    rest_missing = api_client.post(
+        "/api/v1/models/not%20a%20slug/predict", {"instances": []}, format="json"
+    )
+    v2_missing = api_client.post("/v2/models/adult/explain", {"inputs": []}, format="json")
+
+    # then the answer has the security headers and none of the page-only middleware's
+    assert answer.status_code == 200
+    assert answer["X-Content-Type-Options"] == "nosniff"
+    assert "X-Frame-Options" not in answer
+    # and the misses are each protocol's JSON 404, not the HTML page
+    assert rest_missing.status_code == 404
+    assert rest_missing.json()["error"] == "not_found"
+    assert v2_missing.status_code == 404
+    assert v2_missing.json() == {"error": "No such endpoint: /v2/models/adult/explain"}
+    # while a page still goes down the full chain
+    page = api_client.get("/predict/")
+    assert page["X-Frame-Options"] == "DENY"

@@ -94,7 +94,8 @@ def test_failed_write_leaves_nothing_and_the_connection_usable():
 
 
 def test_prediction_ids_are_time_ordered_uuid7():
-    # when ids are made in two batches a few milliseconds apart
+    # when ids are made in two batches a few milliseconds apart (the small and the large
+    # batch are made two ways)
     first = new_prediction_ids(500)
     time.sleep(0.005)
     second = new_prediction_ids(3)

@@ -63,6 +63,7 @@ class BufferedLogWriter:
         self._pending = 0  # rows handed over and not yet written (including a running flush)
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._flush_now = False
         self._pid = os.getpid()
         self._session_ready: object | None = None
 
@@ -94,7 +95,8 @@ class BufferedLogWriter:
         """Wait until every row handed over so far is written; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._cond.notify()
+            self._flush_now = True
+            self._cond.notify_all()
             while self._pending and self._thread is not None and self._thread.is_alive():
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -126,12 +128,17 @@ class BufferedLogWriter:
             while True:
                 with self._cond:
                     deadline = time.monotonic() + settings.PREDICTION_LOG_FLUSH_SECONDS
-                    while not self._closing and self._pending < FLUSH_EARLY_ROWS:
+                    while (
+                        not self._closing
+                        and not self._flush_now
+                        and self._pending < FLUSH_EARLY_ROWS
+                    ):
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break
                         self._cond.wait(left)
                     chunks, self._chunks = self._chunks, []
+                    self._flush_now = False
                     closing = self._closing
                 if chunks:
                     try:

@@ -105,6 +105,7 @@ def test_feedback_sent_at_once_finds_its_prediction(api_client, buffered):
     prediction = response.json()["predictions"][0]
 
     # when its label is sent straight after the answer
+    started = time.monotonic()
     answer = api_client.post(
         f"/api/v1/predictions/{prediction['id']}/feedback",
         {"label": prediction["label"]},
@@ -113,6 +114,7 @@ def test_feedback_sent_at_once_finds_its_prediction(api_client, buffered):
 
     # then the feedback waits for the row instead of calling it unknown
     assert answer.status_code == 201, answer.content
+    assert time.monotonic() - started < 5  # the writer flushed at once, not after its minute
     assert PredictionLog.objects.get(id=prediction["id"]).label == prediction["label"]
 
 

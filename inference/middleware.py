@@ -9,7 +9,8 @@ options or static files), need no login redirect, and count themselves in Promet
 
 `PredictionFastLane` comes first in MIDDLEWARE. A request for a prediction path goes through
 security headers, sessions and authentication (the session callers of the Predict page) and
-then straight to its view; everything else goes down the full chain.
+then straight to its view; everything else goes down the full chain, and so does a view on
+those paths that is not marked `login_not_required` (the lane enforces no login).
 """
 
 from __future__ import annotations
@@ -32,20 +33,16 @@ def is_prediction_path(path: str) -> bool:
     return PREDICTION_PATH.fullmatch(path) is not None
 
 
+def _not_found(path: str):
+    # e.g. /v2/models/x/versions/1/explain, or a model name that is not a slug: the
+    # protocols' JSON error, not the HTML 404 page.
+    message = f"No such endpoint: {path}"
+    error = v2_error if path.startswith("/v2") else rest_error
+    return json_response(error("not_found", message, {}), 404)
+
+
 def _call_view(request):
-    try:
-        match = resolve(request.path_info)
-    except Resolver404:
-        # e.g. /v2/models/x/versions/1/explain, or a model name that is not a slug: the
-        # protocols' JSON error, not the HTML 404 page.
-        message = f"No such endpoint: {request.path_info}"
-        body = (
-            v2_error("not_found", message, {})
-            if request.path_info.startswith("/v2")
-            else (rest_error("not_found", message, {}))
-        )
-        return json_response(body, 404)
-    request.resolver_match = match
+    match = request.resolver_match
     return match.func(request, *match.args, **match.kwargs)
 
 
@@ -62,6 +59,15 @@ class PredictionFastLane:
         self.lane = lane
 
     def __call__(self, request):
-        if is_prediction_path(request.path_info):
-            return self.lane(request)
-        return self.get_response(request)
+        if not is_prediction_path(request.path_info):
+            return self.get_response(request)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return _not_found(request.path_info)
+        if getattr(match.func, "login_required", True):
+            # The lane has no LoginRequiredMiddleware: only views that authenticate
+            # themselves (marked login_not_required, as every prediction view is) take it.
+            return self.get_response(request)
+        request.resolver_match = match
+        return self.lane(request)

@@ -3,9 +3,12 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from django.http import HttpResponse
+from django.urls import path
 
 from inference.cache import model_cache
 from inference.models import PredictionLog
+from mlops_site import urls as site_urls
 from registry.services import model_version_load
 from tests.inference.models import adult_rows, feature_rows, production, register
 
@@ -293,3 +296,23 @@ def test_prediction_paths_take_the_short_middleware_chain(api_client):
     # while a page still goes down the full chain
     page = api_client.get("/predict/")
     assert page["X-Frame-Options"] == "DENY"
+
+
+def _plain_view(request):
+    return HttpResponse("reached")
+
+
+# A URLconf for the next test: the site's, plus a view on a lane path that does not log in.
+urlpatterns = [path("v2/models/x/plain", _plain_view), *site_urls.urlpatterns]
+
+
+def test_a_view_without_its_own_login_check_never_takes_the_lane(client, settings):
+    # given a view on a prediction path that is not marked login_not_required
+    settings.ROOT_URLCONF = __name__
+
+    # when an anonymous caller asks for it
+    response = client.get("/v2/models/x/plain")
+
+    # then the full chain's LoginRequiredMiddleware sends them to log in
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]

@@ -43,17 +43,20 @@ setup: install $(DATA_DIR)/secret_key
 	$(PY) manage.py setup_platform
 	@$(MAKE) --no-print-directory $(STATIC_MANIFEST)
 
-# Web (gunicorn), Celery worker and Celery Beat together; Ctrl-C stops all three.
+# Web (gunicorn), the two Celery workers (long and short queues) and Celery Beat; Ctrl-C stops all.
 run: setup
-	@echo "Modelyard on http://127.0.0.1:$(PORT)/ (web, worker, beat; Ctrl-C stops all)"
+	@echo "Modelyard on http://127.0.0.1:$(PORT)/ (web, worker, monitor, beat; Ctrl-C stops all)"
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
 
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style, then the architecture contracts in .importlinter (layers, app boundaries, a
+# Django-free engine, no torch/optuna in web processes).
 lint: install-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 format: install-dev
 	$(VENV)/bin/ruff format .

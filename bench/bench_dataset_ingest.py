@@ -155,7 +155,7 @@ def best_of(repeat: int, fn: Callable[[], object], *, before: Callable[[], None]
 def bench_phases(csv_path: Path, target: str, repeat: int) -> dict:
     from django.conf import settings
 
-    from registry import csvfiles
+    from core import csvfiles
 
     def spool():
         with open(csv_path, "rb") as source:

@@ -41,15 +41,15 @@ def main() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    from registry.builtin import ADULT_PATH
-    from registry.csvfiles import profile_frame, read_frame
-    from training.engine.search import (
+    from core.csvfiles import profile_frame, read_frame
+    from engine.search import (
         SearchConfig,
         create_study,
         finalize,
         prepare_data,
         run_trials,
     )
+    from registry.builtin import ADULT_PATH
 
     # The platform's own reader (pandas infers the gzip compression from the name).
     frame = read_frame(ADULT_PATH, ",").drop(columns=["split"])

@@ -11,6 +11,9 @@ from rest_framework.decorators import action, api_view
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from core.csvfiles import human_bytes
+from core.errors import Conflict, InvalidInput, NotFound
+from core.uploads import upload_too_large
 from inference.batch import use_batch_upload_limit
 from inference.http import (
     json_response,
@@ -28,9 +31,6 @@ from inference.services import (
     predictions_serve,
 )
 from inference.validation import RequestError
-from mlops_site.errors import Conflict, InvalidInput, NotFound
-from registry.csvfiles import human_bytes
-from registry.uploads import upload_too_large
 
 PREDICT_KEYS = frozenset({"instances", "unit_id", "version", "stage", "request_id"})
 

@@ -6,7 +6,7 @@ silently) and refuses a long one for the whole read; here a record of the wrong 
 bad row with its own error. Cells are kept as text for the output and converted per feature
 the way a JSON client would send them: numbers for numeric features, text for categorical
 and boolean ones (0/1 as numbers), `None` for the missing markers training used
-(`registry.csvfiles.NA_VALUES`: empty, NA, null, ? ...).
+(`core.csvfiles.NA_VALUES`: empty, NA, null, ? ...).
 
 A chunk is encoded in one call; only when that fails is it encoded row by row, so a bad row
 costs its chunk a slower pass but never fails the other rows.
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core import csvfiles
+from core.errors import InvalidInput
+from core.uploads import SizeLimitedUploadHandler
 from inference.ids import new_prediction_ids
 from inference.pipeline import Scored, ServingModel
 from inference.validation import RequestError
-from mlops_site.errors import InvalidInput
-from registry import csvfiles
-from registry.uploads import SizeLimitedUploadHandler
 
 ERROR_COLUMN = "error"
 ID_COLUMN = "prediction_id"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.engine.families import FittedEstimator, MLPEstimator, SklearnEstimator
+from engine.families import FittedEstimator, SklearnEstimator
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -90,7 +90,7 @@ class LinearServing:
 
 
 class MLPServing:
-    def __init__(self, estimator: MLPEstimator):
+    def __init__(self, estimator):  # engine.mlp.MLPEstimator; torch is not imported here
         _single_threaded_blas()
         linears = [m for m in estimator.network.layers if hasattr(m, "weight")]
         self.layers = [

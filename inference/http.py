@@ -24,8 +24,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import CSRFCheck, TokenAuthentication
 
+from core.errors import DomainError
 from inference.validation import RequestError
-from mlops_site.errors import DomainError
 
 logger = logging.getLogger(__name__)
 _token_auth = TokenAuthentication()

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import Job
 from inference.ids import new_prediction_id
 
 
@@ -81,9 +82,10 @@ class PredictionLog(models.Model):
         return f"{self.id} → {self.prediction}"
 
 
-class BatchScoringJob(models.Model):
+class BatchScoringJob(Job):
     """A CSV scored against a model version by a Celery worker; the output is a CSV."""
 
+    # core.models.JobStatus without CANCELLED: a batch job has no cancel_requested flag.
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -106,24 +108,15 @@ class BatchScoringJob(models.Model):
     rows_total = models.PositiveIntegerField(null=True, blank=True)
     rows_done = models.PositiveIntegerField(default=0)
     rows_failed = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return f"Batch scoring #{self.pk} ({self.registered_model.name})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
     @property
     def progress(self) -> float:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.metrics import predict_indices
+from engine.model import FittedModel
 from inference.estimators import serving_estimator
 from inference.validation import RowEncoder
-from training.engine.metrics import predict_indices
-from training.engine.model import FittedModel
 
 
 @dataclass

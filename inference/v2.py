@@ -22,7 +22,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.views.decorators.http import require_GET
 
-import mlops_site
+from core import __version__
 from inference.cache import model_cache
 from inference.http import (
     json_response,
@@ -75,7 +75,7 @@ def health_ready(request):
 def server_metadata(request, *, started: float):
     if request.method != "GET":
         return method_not_allowed("GET", v2_error)
-    return json_response({"name": "modelyard", "version": mlops_site.__version__, "extensions": []})
+    return json_response({"name": "modelyard", "version": __version__, "extensions": []})
 
 
 def _version_number(version: str | None) -> int | None:

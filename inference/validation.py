@@ -12,7 +12,7 @@ Django-free and pandas-free: this is the per-request hot path. The rules, each a
 - categorical features take strings (numbers are read as their text, "3" for 3.0); a category
   training never saw is served (the encoder's "unknown" code) and reported back per row.
 
-Encoding follows `training.engine.preprocess.TabularPreprocessor.encode` exactly (the tests
+Encoding follows `engine.preprocess.TabularPreprocessor.encode` exactly (the tests
 compare both on the same rows), so training and serving never disagree.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from training.engine.preprocess import TabularPreprocessor
-from training.engine.values import FALSE_STRINGS, TRUE_STRINGS
+from engine.preprocess import TabularPreprocessor
+from engine.values import FALSE_STRINGS, TRUE_STRINGS
 
 _NUMBER_TYPES = frozenset({int, float, type(None)})
 _BOOL_CODES: dict = {True: 1.0, False: 0.0}

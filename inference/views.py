@@ -13,16 +13,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import Conflict, DomainError
+from core.uploads import upload_form_refusing_oversize
 from inference import selectors
 from inference.batch import use_batch_upload_limit
 from inference.forms import BatchScoringForm, FeedbackForm, PredictionForm
 from inference.models import BatchScoringJob, PredictionLog
 from inference.services import batch_scoring_job_create, feedback_record, predictions_serve
 from inference.validation import RequestError
-from mlops_site.errors import Conflict, DomainError
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import registered_model_summaries
-from registry.uploads import upload_form_refusing_oversize
 
 RECENT_PREDICTIONS = 20
 RECENT_BATCH_JOBS = 10

@@ -1,4 +1,5 @@
+from core import __version__
+
 from .celery import app as celery_app
 
-__version__ = "0.4.0"
 __all__ = ("celery_app", "__version__")

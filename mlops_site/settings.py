@@ -61,12 +61,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DATA_DIR = Path(env_str("MODELYARD_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATASETS_DIR = DATA_DIR / "datasets"
 ARTIFACTS_DIR = DATA_DIR / "artifacts"
+# What the platform derives from a version (model cards, reports, exports) lives here, never in
+# the version's artifact directory: the loader refuses any file it did not write there.
+DERIVED_DIR = DATA_DIR / "derived"
 UPLOAD_TMP_DIR = DATA_DIR / "tmp"
 BROKER_DIR = DATA_DIR / "broker"
 # Every process (web, worker, beat, tests) may be the first to start on a fresh machine.
 for _dir in (
     DATASETS_DIR,
     ARTIFACTS_DIR,
+    DERIVED_DIR,
     UPLOAD_TMP_DIR,
     BROKER_DIR / "queue",
     BROKER_DIR / "control",
@@ -230,7 +234,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 DATASET_MIN_ROWS = env_int("DATASET_MIN_ROWS", 50)
 DATASET_MAX_CLASSES = env_int("DATASET_MAX_CLASSES", 50)
-FILE_UPLOAD_HANDLERS = ["registry.uploads.SizeLimitedUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["core.uploads.SizeLimitedUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = str(UPLOAD_TMP_DIR)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 
@@ -299,10 +303,19 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Training gets its own queue so a long search cannot starve drift checks and other work.
+# Four queues, consumed by two kinds of worker process (Procfile, docker-compose.yml): the long
+# ones (`training`, `batch`: jobs of minutes to hours) and the short ones (`monitoring`: drift
+# checks, A/B evaluations, the stale-job sweeps, the worker probe; `default`: the rest). A
+# six-hour batch job then never delays a drift check. Every task is routed here by name
+# (tests/site/test_queues.py fails on a task left out).
 CELERY_TASK_ROUTES = {
     "training.run_training_job": {"queue": "training"},
     "training.run_training_trials": {"queue": "training"},
+    "inference.score_batch": {"queue": "batch"},
+    "training.sweep_stale_jobs": {"queue": "monitoring"},
+    "inference.sweep_stale_batch_jobs": {"queue": "monitoring"},
+    "monitoring.answer_worker_probe": {"queue": "monitoring"},
+    "monitoring.beat_heartbeat": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -321,7 +334,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": BEAT_HEARTBEAT_SECONDS},
     },
     "modelyard-sweep-stale-training-jobs": {
-        "task": "monitoring.sweep_stale_training_jobs",
+        "task": "training.sweep_stale_jobs",
         "schedule": 60.0,
         "options": {"expires": 60},
     },
@@ -361,9 +374,10 @@ STATICFILES_FINDERS = [
 
 # A model's first successful version goes to production when it has none (a system transition).
 REGISTRY_AUTO_PROMOTE_FIRST = env_bool("REGISTRY_AUTO_PROMOTE_FIRST", True)
-# RUNNING jobs whose heartbeat is older than this are failed ("worker lost") by a Beat task.
+# Per kind of job (core.jobs): RUNNING jobs whose heartbeat is older than
+# <KIND>_HEARTBEAT_TIMEOUT_SECONDS are failed ("worker lost") by a Beat sweep; QUEUED jobs no
+# worker picked up within <KIND>_REQUEUE_AFTER_SECONDS are enqueued again.
 TRAINING_HEARTBEAT_TIMEOUT_SECONDS = env_int("TRAINING_HEARTBEAT_TIMEOUT_SECONDS", 300)
-# QUEUED jobs no worker picked up within this long are enqueued again.
 TRAINING_REQUEUE_AFTER_SECONDS = env_int("TRAINING_REQUEUE_AFTER_SECONDS", 600)
 TRAINING_DEFAULT_TRIALS = env_int("TRAINING_DEFAULT_TRIALS", 20)
 TRAINING_MAX_TRIALS = env_int("TRAINING_MAX_TRIALS", 500)
@@ -394,6 +408,9 @@ FEEDBACK_MAX_ITEMS = env_int("FEEDBACK_MAX_ITEMS", 10_000)
 # Batch scoring: the largest CSV accepted, and rows scored per chunk (progress is per chunk).
 BATCH_SCORING_MAX_BYTES = env_int("BATCH_SCORING_MAX_BYTES", 200 * 1024 * 1024)
 BATCH_SCORING_CHUNK_ROWS = env_int("BATCH_SCORING_CHUNK_ROWS", 5_000)
+# The batch jobs' stale sweep (core.jobs): a job heartbeats once per chunk.
+BATCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("BATCH_HEARTBEAT_TIMEOUT_SECONDS", 300)
+BATCH_REQUEUE_AFTER_SECONDS = env_int("BATCH_REQUEUE_AFTER_SECONDS", 600)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from celery import current_app as app
 from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from mlops_site.celery import app
 from monitoring.models import WorkerProbe
 
 BEAT_TASK_NAME = "modelyard-beat-heartbeat"

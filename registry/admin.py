@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from registry import services
 from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 

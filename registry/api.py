@@ -4,10 +4,11 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from mlops_site.errors import InvalidInput
-from mlops_site.permissions import IsStaff
+from core.csvfiles import human_bytes
+from core.errors import InvalidInput
+from core.permissions import IsStaff
+from core.uploads import upload_too_large
 from registry import selectors, services
-from registry.csvfiles import human_bytes
 from registry.models import ModelVersion, StageTransition
 from registry.serializers import (
     CreateDatasetInput,
@@ -21,7 +22,6 @@ from registry.serializers import (
     StageTransitionSerializer,
     TransitionInput,
 )
-from registry.uploads import upload_too_large
 
 
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -138,6 +138,14 @@ class ModelVersion(models.Model):
         return settings.ARTIFACTS_DIR / self.artifact_path
 
     @property
+    def derived_dir(self):
+        """Where cards, reports and exports of this version go: beside the artifacts, never in
+        them (`registry.services.model_version_derived_write`)."""
+        return settings.DERIVED_DIR / (
+            self.artifact_path or f"{self.registered_model.name}/v{self.version}"
+        )
+
+    @property
     def reference_file(self):
         return settings.ARTIFACTS_DIR / self.reference_path if self.reference_path else None
 

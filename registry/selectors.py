@@ -1,5 +1,6 @@
 from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
+from engine import vocabulary
 from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 
 
@@ -78,19 +79,8 @@ def model_version_get_production(model_name: str) -> ModelVersion | None:
 # --- Model registry ---------------------------------------------------------------------------
 
 # (key, label, higher_is_better) for the scalar test-set metrics, in table order.
-SCALAR_METRICS = [
-    ("accuracy", "Accuracy", True),
-    ("balanced_accuracy", "Balanced accuracy", True),
-    ("precision", "Precision", True),
-    ("recall", "Recall", True),
-    ("f1", "F1", True),
-    ("roc_auc", "ROC AUC", True),
-    ("pr_auc", "PR AUC", True),
-    ("log_loss", "Log loss", False),
-    ("brier", "Brier score", False),
-    ("ece", "Expected calibration error", False),
-]
-KEY_METRICS = ("roc_auc", "f1", "accuracy")
+SCALAR_METRICS = [(m.name, m.label, m.higher_is_better) for m in vocabulary.TEST_METRICS]
+KEY_METRICS = vocabulary.HEADLINE_METRICS
 MAX_CURVE_POINTS = 300
 _CHART_MARGIN = {"l": 55, "r": 20, "t": 40, "b": 50}
 _COLOURS = ("#1971c2", "#e8590c")

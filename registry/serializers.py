@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from engine import vocabulary
 from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 from registry.synthetic import SyntheticParams
 
@@ -150,8 +151,7 @@ class ModelVersionListSerializer(ModelVersionSerializer):
         read_only_fields = fields
 
     def get_key_metrics(self, version) -> dict:
-        keys = ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss")
-        return {k: version.metrics.get(k) for k in keys if k in version.metrics}
+        return {k: version.metrics.get(k) for k in vocabulary.KEY_METRICS if k in version.metrics}
 
 
 class RegisteredModelSerializer(serializers.ModelSerializer):

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlops_site.errors import InvalidInput
+from core.errors import InvalidInput
 
 
 @dataclass

@@ -4,13 +4,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mlops_site.errors import DomainError
-from mlops_site.permissions import staff_required
+from core.errors import DomainError
+from core.permissions import staff_required
+from core.uploads import upload_form_refusing_oversize
 from registry import selectors, services
 from registry.forms import DatasetTargetForm, DatasetUploadForm, SyntheticDatasetForm
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.services.versions import ALLOWED_TRANSITIONS
-from registry.uploads import upload_form_refusing_oversize
 
 
 def dataset_list(request):

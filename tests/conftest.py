@@ -50,7 +50,13 @@ def _prediction_log_unbuffered():
 @pytest.fixture(autouse=True)
 def _fresh_data_files():
     """Rolled-back rows leave no trace; make stored files follow suit between tests."""
-    for directory in (settings.DATASETS_DIR, settings.UPLOAD_TMP_DIR, settings.ARTIFACTS_DIR):
+    stored = (
+        settings.DATASETS_DIR,
+        settings.UPLOAD_TMP_DIR,
+        settings.ARTIFACTS_DIR,
+        settings.DERIVED_DIR,
+    )
+    for directory in stored:
         if directory.exists():
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
@@ -165,7 +171,7 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "c
 
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker process for the session, consuming the default and training queues."""
+    """One real worker process for the session, consuming all four queues."""
     from mlops_site.celery import app
 
     log = tmp_path_factory.mktemp("celery") / "worker.log"
@@ -176,7 +182,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         [
             "worker",
             "--loglevel=INFO",
-            "--queues=default,training",
+            "--queues=default,monitoring,training,batch",
             "--concurrency=2",
             "--pool=prefork",
             f"--hostname={hostname}",

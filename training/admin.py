@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from training import services
 from training.models import TrainingJob, Trial
 

@@ -2,25 +2,13 @@ from django import forms
 from django.conf import settings
 from django.utils.text import slugify
 
+from engine import vocabulary
 from registry.models import Dataset
 from training.services import FAMILIES, IMBALANCE_STRATEGIES, METRICS
 
-FAMILY_LABELS = {
-    "mlp": "MLP (PyTorch)",
-    "hgb": "Gradient boosting (HGB)",
-    "logreg": "Logistic regression",
-}
-IMBALANCE_LABELS = {
-    "none": "none",
-    "class_weight": "class weights",
-    "smote": "SMOTE oversampling",
-}
-METRIC_LABELS = {
-    "auto": "auto (chosen from the target)",
-    "roc_auc": "ROC AUC",
-    "f1_macro": "F1 (macro)",
-    "log_loss": "log loss",
-}
+FAMILY_LABELS = {c.name: c.label for c in vocabulary.FAMILIES}
+IMBALANCE_LABELS = {c.name: c.label for c in vocabulary.IMBALANCE_STRATEGIES}
+METRIC_LABELS = {c.name: c.label for c in vocabulary.OBJECTIVES}
 
 
 def default_model_name(dataset: Dataset | None) -> str:

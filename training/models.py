@@ -1,21 +1,16 @@
 from django.conf import settings
 from django.db import models
 
+from core.models import Job, JobStatus
 
-class TrainingJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+
+class TrainingJob(Job):
+    Status = JobStatus
 
     class Trigger(models.TextChoices):
         MANUAL = "manual", "Manual"
         SCHEDULE = "schedule", "Schedule"
         DRIFT = "drift", "Drift"
-
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -36,7 +31,6 @@ class TrainingJob(models.Model):
     helpers_started = models.PositiveSmallIntegerField(default=0)
     study_name = models.CharField(max_length=100, blank=True)
     cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
     cpu_seconds = models.FloatField(default=0.0)
     worker = models.CharField(max_length=255, blank=True)
     result_version = models.ForeignKey(
@@ -49,10 +43,6 @@ class TrainingJob(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -60,10 +50,6 @@ class TrainingJob(models.Model):
 
     def __str__(self) -> str:
         return f"training job {self.pk} ({self.model_name}, {self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
 
     @property
     def trials_finished(self) -> int:

@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from engine import vocabulary
 from training.models import TrainingJob, Trial
 
 FAMILY_COLOURS = {"mlp": "#1971c2", "hgb": "#2f9e44", "logreg": "#e8590c"}
 OTHER_COLOUR = "#7048e8"
 PRUNED_COLOUR = "#868e96"
 FAILED_COLOUR = "#e03131"
-MINIMIZED_METRICS = {"log_loss"}
 MIN_TRIALS_FOR_IMPORTANCE = 4
 MAX_LEARNING_CURVES = 40
 MARGIN = {"l": 50, "r": 20, "t": 40, "b": 40}
@@ -71,7 +71,7 @@ def training_job_direction(job: TrainingJob, trials: Iterable[Trial] = ()) -> st
     """ "maximize" or "minimize": only log loss is minimised ("auto" resolves to ROC AUC for
     binary targets and macro F1 for multiclass ones, both maximised)."""
     metric = (job.config or {}).get("metric", "auto")
-    return "minimize" if metric in MINIMIZED_METRICS else "maximize"
+    return vocabulary.direction(metric)
 
 
 def training_job_best_trial(job: TrainingJob, trials: list[Trial]) -> Trial | None:

@@ -10,27 +10,25 @@ import logging
 import math
 import re
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q
-from django.utils import timezone
 
-from mlops_site.errors import Conflict, InvalidInput
-from registry import csvfiles
+from core import csvfiles
+from core.errors import InvalidInput
+from core.jobs import JobRunner
+from engine import vocabulary
 from registry.models import Dataset, RegisteredModel
 from training.models import TrainingJob, Trial
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("mlp", "hgb", "logreg")
-IMBALANCE_STRATEGIES = ("none", "class_weight", "smote")
-METRICS = ("auto", "roc_auc", "f1_macro", "log_loss")
+# The choices a job may name, from the engine's one vocabulary.
+FAMILIES = vocabulary.FAMILY_NAMES
+IMBALANCE_STRATEGIES = vocabulary.IMBALANCE_NAMES
+METRICS = vocabulary.OBJECTIVE_NAMES
 MODEL_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
-# Trial workers re-read the cancel flag at most this often (seconds).
-CANCEL_POLL_SECONDS = 1.0
-HEARTBEAT_SECONDS = 5.0
 
 
 def _supports_parallel_trials() -> bool:
@@ -197,24 +195,19 @@ def _enqueue(job_id: int, parallelism: int) -> None:
         run_training_trials_task.delay(job_id)
 
 
+# Claim, heartbeat, finish, cancel and the stale sweep (TRAINING_HEARTBEAT_TIMEOUT_SECONDS,
+# TRAINING_REQUEUE_AFTER_SECONDS): the shared job runner. Trial workers of a parallel job
+# heartbeat and poll the cancel flag through it too.
+TRAINING_JOBS = JobRunner(
+    kind="training",
+    model=TrainingJob,
+    enqueue=lambda job: _enqueue(job.pk, job.parallelism),
+)
+
+
 def training_job_cancel(*, job: TrainingJob) -> TrainingJob:
     """A queued job is cancelled at once; a running one stops between trials or epochs."""
-    now = timezone.now()
-    if TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.QUEUED).update(
-        status=TrainingJob.Status.CANCELLED,
-        cancel_requested=True,
-        finished_at=now,
-        error="Cancelled before it started.",
-    ):
-        job.refresh_from_db()
-        return job
-    if TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
-        cancel_requested=True
-    ):
-        job.refresh_from_db()
-        return job
-    job.refresh_from_db()
-    raise Conflict(f"Training job {job.pk} has already finished ({job.status}).")
+    return TRAINING_JOBS.cancel(job=job)
 
 
 # --- Running on a worker ---------------------------------------------------------------------
@@ -226,28 +219,14 @@ class _JobHooks:
     def __init__(self, job: TrainingJob, direction: str):
         self.job_id = job.pk
         self.direction = direction
-        self._last_poll = 0.0
-        self._last_beat = 0.0
-        self._cancelled = False
+        self._pulse = TRAINING_JOBS.pulse(job_id=job.pk)
 
     def heartbeat(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_beat >= HEARTBEAT_SECONDS:
-            TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
-            self._last_beat = now
+        self._pulse.beat(force=force)
 
     def should_stop(self) -> bool:
-        self.heartbeat()
-        now = time.monotonic()
-        if not self._cancelled and now - self._last_poll >= CANCEL_POLL_SECONDS:
-            self._last_poll = now
-            self._cancelled = (
-                TrainingJob.objects.filter(pk=self.job_id)
-                .values_list("cancel_requested", flat=True)
-                .first()
-                is not False
-            )
-        return self._cancelled
+        self._pulse.beat()
+        return self._pulse.cancel_requested()
 
     def on_trial(self, record) -> None:
         Trial.objects.update_or_create(
@@ -273,17 +252,16 @@ class _JobHooks:
             failed=Count("id", filter=Q(state=Trial.State.FAILED)),
             best=best("value", filter=complete),
         )
-        TrainingJob.objects.filter(pk=self.job_id).update(
+        self._pulse.progress(
             trials_done=stats["done"],
             trials_pruned=stats["pruned"],
             trials_failed=stats["failed"],
             best_value=stats["best"],
-            heartbeat_at=timezone.now(),
         )
 
 
 def _engine_config(job: TrainingJob):
-    from training.engine.search import SearchConfig
+    from engine.search import SearchConfig
 
     c = job.config
     return SearchConfig(
@@ -300,17 +278,8 @@ def _engine_config(job: TrainingJob):
     )
 
 
-def _finish(job_id: int, status: str, **fields) -> bool:
-    """Write the outcome unless something else (a stale-job sweep) already ended the job."""
-    return bool(
-        TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
-        )
-    )
-
-
 def _prepare(job: TrainingJob, worker_index: int = 0):
-    from training.engine.search import create_study, prepare_data
+    from engine.search import create_study, prepare_data
 
     dataset = job.dataset
     frame = csvfiles.read_frame(dataset.absolute_path, dataset.delimiter)
@@ -358,16 +327,11 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     """Claim a queued job and run its search; a redelivered message finds it claimed and
     returns None. Every outcome is written on the row: SUCCEEDED with the new version,
     CANCELLED with the trials so far, or FAILED with the reason."""
-    now = timezone.now()
-    claimed = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.QUEUED).update(
-        status=TrainingJob.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker[:255]
-    )
-    if not claimed:
-        logger.info("training job %s: not queued any more, nothing to do", job_id)
+    if not TRAINING_JOBS.claim(job_id=job_id, worker=worker):
         return None
     job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
     cpu_start = time.process_time()
-    from training.engine.errors import Cancelled, NoSuccessfulTrials
+    from engine.errors import Cancelled, NoSuccessfulTrials
 
     try:
         config, prepared, study = _prepare(job)
@@ -376,9 +340,9 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         _run_share(job, config, prepared, study, hooks, share)
         if job.parallelism > 1:
             _complete_study(job, config, prepared, study, hooks)
-        if hooks.should_stop() or _cancel_requested(job.pk):
+        if hooks.should_stop() or TRAINING_JOBS.cancel_requested(job_id=job.pk):
             raise Cancelled()
-        from training.engine.search import finalize
+        from engine.search import finalize
 
         result = finalize(prepared, config, study=study)
         from registry.services import model_version_register
@@ -386,46 +350,40 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
         version = model_version_register(
             model_name=job.model_name, dataset=job.dataset, result=result, training_job=job
         )
-        _finish(
-            job.pk,
-            TrainingJob.Status.SUCCEEDED,
+        TRAINING_JOBS.finish(
+            job_id=job.pk,
+            status=TrainingJob.Status.SUCCEEDED,
             result_version=version,
             cpu_seconds=time.process_time() - cpu_start,
         )
     except Cancelled:
-        _finish(
-            job.pk,
-            TrainingJob.Status.CANCELLED,
-            error="Cancelled by request; the trials finished so far are kept.",
+        TRAINING_JOBS.finish(
+            job_id=job.pk,
+            status=TrainingJob.Status.CANCELLED,
+            reason="Cancelled by request; the trials finished so far are kept.",
             cpu_seconds=time.process_time() - cpu_start,
         )
     except NoSuccessfulTrials as exc:
-        _finish(
-            job.pk,
-            TrainingJob.Status.FAILED,
-            error=str(exc),
+        TRAINING_JOBS.finish(
+            job_id=job.pk,
+            status=TrainingJob.Status.FAILED,
+            reason=str(exc),
             cpu_seconds=time.process_time() - cpu_start,
         )
     except Exception as exc:  # any other failure is the job's outcome, written on its row
         logger.exception("training job %s failed", job.pk)
-        _finish(
-            job.pk,
-            TrainingJob.Status.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:4000],
+        TRAINING_JOBS.finish(
+            job_id=job.pk,
+            status=TrainingJob.Status.FAILED,
+            reason=f"{type(exc).__name__}: {exc}",
             cpu_seconds=time.process_time() - cpu_start,
         )
     job.refresh_from_db()
     return job
 
 
-def _cancel_requested(job_id: int) -> bool:
-    return bool(
-        TrainingJob.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
-    )
-
-
 def _run_share(job, config, prepared, study, hooks, share: int) -> None:
-    from training.engine.search import run_trials
+    from engine.search import run_trials
 
     run_trials(
         prepared,
@@ -491,7 +449,7 @@ def training_job_run_trials(*, job_id: int) -> int:
         hooks = _JobHooks(job, direction=study.direction.name.lower())
         before = len(study.trials)
         share = math.ceil(job.n_trials / job.parallelism)
-        from training.engine.errors import Cancelled
+        from engine.errors import Cancelled
 
         try:
             _run_share(job, config, prepared, study, hooks, share)
@@ -506,26 +464,4 @@ def training_job_run_trials(*, job_id: int) -> int:
 def training_jobs_sweep() -> dict:
     """Beat task body: fail RUNNING jobs whose worker went silent; re-enqueue QUEUED jobs no
     worker picked up (a redelivered duplicate is a no-op thanks to the claim)."""
-    now = timezone.now()
-    stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
-    lost = TrainingJob.objects.filter(
-        status=TrainingJob.Status.RUNNING, heartbeat_at__lt=stale_before
-    ).update(
-        status=TrainingJob.Status.FAILED,
-        finished_at=now,
-        error=(
-            "Worker lost: no heartbeat for more than "
-            f"{settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS} s."
-        ),
-    )
-    waiting = list(
-        TrainingJob.objects.filter(
-            status=TrainingJob.Status.QUEUED,
-            created_at__lt=now - timedelta(seconds=settings.TRAINING_REQUEUE_AFTER_SECONDS),
-        ).values_list("pk", "parallelism")
-    )
-    for pk, parallelism in waiting:
-        transaction.on_commit(lambda pk=pk, p=parallelism: _enqueue(pk, p))
-    if lost or waiting:
-        logger.warning("stale training jobs: %s failed as lost, %s re-enqueued", lost, len(waiting))
-    return {"failed_lost": lost, "requeued": len(waiting)}
+    return TRAINING_JOBS.sweep()

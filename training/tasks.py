@@ -21,6 +21,6 @@ def run_training_trials_task(job_id: int) -> int:
     return services.training_job_run_trials(job_id=job_id)
 
 
-@shared_task(name="monitoring.sweep_stale_training_jobs", soft_time_limit=60, time_limit=90)
+@shared_task(name="training.sweep_stale_jobs", soft_time_limit=60, time_limit=90)
 def sweep_stale_training_jobs_task() -> dict:
     return services.training_jobs_sweep()

@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from training import selectors
 from training.forms import TrainingJobForm
 from training.models import TrainingJob

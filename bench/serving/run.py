@@ -161,6 +161,26 @@ def process_group(pgid: int) -> list[int]:
     return found
 
 
+def worker_memory(master: int) -> list[dict]:
+    """Per gunicorn worker (the master's process group, less the master): resident memory in
+    MB (VmRSS) and which heavy libraries its address space maps (torch's shared library is
+    mapped once `import torch` has run, so this tells whether a worker imported it)."""
+    found = []
+    for pid in sorted(process_group(master)):
+        if pid == master:
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        rss_kb = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
+        found.append({"pid": pid, "rss_mb": rss_kb / 1024, "torch": "libtorch" in maps})
+    return found
+
+
 def cpu_snapshot(pids: list[int]) -> dict[int, float]:
     """CPU seconds (user + system) each live process has used so far."""
     found = {}
@@ -848,7 +868,9 @@ def main(argv: list[str] | None = None) -> int:
                 platform_.env,
             )
             base = f"http://127.0.0.1:{port}"
+            booting = time.monotonic()
             wait_ready(children, "gunicorn-platform", server, f"{base}/healthz", args.workers)
+            boot_seconds = time.monotonic() - booting
             status, found = http_json(
                 f"{base}/api/v1/versions/?model={args.model}&stage=production", platform_.token
             )
@@ -938,7 +960,9 @@ def main(argv: list[str] | None = None) -> int:
                         in_flight_rows += in_flight
 
         log_check = None
+        memory = None
         if platform_target is not None:
+            memory = worker_memory(platform_target.server.pid)
             log_check = check_prediction_log(args, log_before, expected_rows, in_flight_rows)
 
         print(machine_line())
@@ -958,6 +982,13 @@ def main(argv: list[str] | None = None) -> int:
         if log_check is not None:
             print()
             print(f"# prediction log: {log_check['message']}")
+        if memory:
+            rss = ", ".join(f"{m['rss_mb']:.0f}" for m in memory)
+            torch_in = sum(m["torch"] for m in memory)
+            print(
+                f"# platform workers after the run: RSS {rss} MB; torch imported in "
+                f"{torch_in} of {len(memory)}; all workers booted in {boot_seconds:.1f} s"
+            )
         busiest = max((r["other_cpu"] for r in results), default=0.0)
         if busiest > 0.25:
             # On two cores another process's load comes straight out of the server's share.
@@ -982,6 +1013,7 @@ def main(argv: list[str] | None = None) -> int:
                 "model": platform_.model if platform_ and platform_target else None,
                 "scenarios": results,
                 "prediction_log": log_check,
+                "workers": memory,
             }
             args.json.write_text(json.dumps(report, indent=2) + "\n")
             log(f"Wrote {args.json}")

@@ -5,21 +5,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
+from core import csvfiles
+from core.errors import DomainError, InvalidInput, NotFound
+from core.jobs import JobRunner
 from inference import batch
 from inference.cache import model_cache
 from inference.models import BatchScoringJob, PredictionLog
 from inference.pipeline import Scored
 from inference.services.prediction_log import prediction_logs_write
-from mlops_site.errors import DomainError, InvalidInput, NotFound
-from registry import csvfiles
 from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -98,6 +97,25 @@ def _batch_enqueue(job_id: int) -> None:
     score_batch_task.delay(job_id)
 
 
+def _batch_lost(job: BatchScoringJob) -> None:
+    """After the sweep failed a job whose worker went silent: its logged rows go, as on any
+    failure (nobody received them), and so do its partial files."""
+    PredictionLog.objects.filter(
+        model_version_id=job.model_version_id, request_id=f"batch-{job.pk}"
+    ).delete()
+    shutil.rmtree(settings.DATA_DIR / batch.job_dir(job.pk), ignore_errors=True)
+
+
+# Claim, heartbeat, finish and the stale sweep (BATCH_HEARTBEAT_TIMEOUT_SECONDS,
+# BATCH_REQUEUE_AFTER_SECONDS): the shared job runner. Batch jobs cannot be cancelled.
+BATCH_JOBS = JobRunner(
+    kind="batch",
+    model=BatchScoringJob,
+    enqueue=lambda job: _batch_enqueue(job.pk),
+    on_lost=_batch_lost,
+)
+
+
 def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
     """Claim a queued job and score its file; a redelivered message finds it claimed and
     returns None.
@@ -108,15 +126,10 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
     job's outcome (FAILED with the error); the predictions it logged are removed then, since
     nobody received them. The input is deleted either way: the output repeats its columns.
     """
-    now = timezone.now()
-    claimed = BatchScoringJob.objects.filter(
-        pk=job_id, status=BatchScoringJob.Status.QUEUED
-    ).update(status=BatchScoringJob.Status.RUNNING, started_at=now, heartbeat_at=now)
-    if not claimed:
-        logger.info("batch job %s: not queued any more, nothing to do", job_id)
+    if not BATCH_JOBS.claim(job_id=job_id):
         return None
     job = BatchScoringJob.objects.select_related("registered_model", "model_version").get(pk=job_id)
-    running = BatchScoringJob.objects.filter(pk=job_id, status=BatchScoringJob.Status.RUNNING)
+    pulse = BATCH_JOBS.pulse(job_id=job_id)
     request_id = f"batch-{job.pk}"
     final = settings.DATA_DIR / batch.job_dir(job.pk) / "output.csv"
     partial = final.with_name("output.csv.partial")
@@ -124,7 +137,7 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
         target = model_cache.resolve(job.registered_model.name, version=job.model_version.version)
         serving = model_cache.get(target)
         layout = batch.read_layout(job.input_file)
-        running.update(rows_total=batch.count_rows(job.input_file, layout.delimiter))
+        pulse.progress(rows_total=batch.count_rows(job.input_file, layout.delimiter))
         done = {"rows": 0, "failed": 0}
 
         def on_chunk(chunk: batch.ScoredChunk) -> None:
@@ -147,9 +160,7 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
                 )
             done["rows"] += len(chunk)
             done["failed"] += len(chunk.errors)
-            running.update(
-                rows_done=done["rows"], rows_failed=done["failed"], heartbeat_at=timezone.now()
-            )
+            pulse.progress(rows_done=done["rows"], rows_failed=done["failed"])
 
         rows, failed = batch.score_file(
             input_path=job.input_file,
@@ -160,14 +171,13 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
             on_chunk=on_chunk,
         )
         os.replace(partial, final)
-        finished = running.update(
+        finished = BATCH_JOBS.finish(
+            job_id=job.pk,
             status=BatchScoringJob.Status.SUCCEEDED,
             output_path=str(batch.job_dir(job.pk) / "output.csv"),
             rows_total=rows,
             rows_done=rows,
             rows_failed=failed,
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
         )
         if not finished:  # something else (an operator, a sweep) ended the job meanwhile
             final.unlink(missing_ok=True)
@@ -180,12 +190,7 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
             request_id=request_id,
         ).delete()
         error = exc.message if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
-        running.update(
-            status=BatchScoringJob.Status.FAILED,
-            error=error[:4000],
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-        )
+        BATCH_JOBS.finish(job_id=job.pk, status=BatchScoringJob.Status.FAILED, reason=error)
     finally:
         job.input_file.unlink(missing_ok=True)
     job.refresh_from_db()
@@ -196,39 +201,4 @@ def batch_scoring_jobs_sweep() -> dict:
     """Beat task body: fail RUNNING jobs whose worker went silent (their logged rows go, as on
     any failure); re-enqueue QUEUED jobs no worker picked up (the claim makes a duplicate
     delivery a no-op)."""
-    now = timezone.now()
-    stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS)
-    lost_jobs = list(
-        BatchScoringJob.objects.filter(
-            status=BatchScoringJob.Status.RUNNING, heartbeat_at__lt=stale_before
-        ).values_list("pk", "model_version_id")
-    )
-    lost = 0
-    for pk, version_id in lost_jobs:
-        failed = BatchScoringJob.objects.filter(
-            pk=pk, status=BatchScoringJob.Status.RUNNING, heartbeat_at__lt=stale_before
-        ).update(
-            status=BatchScoringJob.Status.FAILED,
-            finished_at=now,
-            error=(
-                "Worker lost: no heartbeat for more than "
-                f"{settings.TRAINING_HEARTBEAT_TIMEOUT_SECONDS} s."
-            ),
-        )
-        if failed:
-            lost += 1
-            PredictionLog.objects.filter(
-                model_version_id=version_id, request_id=f"batch-{pk}"
-            ).delete()
-            shutil.rmtree(settings.DATA_DIR / batch.job_dir(pk), ignore_errors=True)
-    waiting = list(
-        BatchScoringJob.objects.filter(
-            status=BatchScoringJob.Status.QUEUED,
-            created_at__lt=now - timedelta(seconds=settings.TRAINING_REQUEUE_AFTER_SECONDS),
-        ).values_list("pk", flat=True)
-    )
-    for pk in waiting:
-        transaction.on_commit(lambda pk=pk: _batch_enqueue(pk))
-    if lost or waiting:
-        logger.warning("stale batch jobs: %s failed as lost, %s re-enqueued", lost, len(waiting))
-    return {"failed_lost": lost, "requeued": len(waiting)}
+    return BATCH_JOBS.sweep()

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import Conflict, InvalidInput, NotFound
 from inference.logwriter import log_writer
 from inference.models import PredictionLog
-from mlops_site.errors import Conflict, InvalidInput, NotFound
 
 
 @dataclass

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
-from mlops_site.errors import Conflict, InvalidInput
-from registry import csvfiles, synthetic
+from core import csvfiles
+from core.errors import Conflict, InvalidInput
+from registry import synthetic
 from registry.models import Dataset
 from registry.synthetic import SyntheticParams
 

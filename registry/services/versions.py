@@ -5,18 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from mlops_site.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
+from engine import vocabulary
 from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 
 if TYPE_CHECKING:
-    from training.engine.search import SearchResult
+    from engine.search import SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +133,7 @@ def model_version_mark_corrupt(*, version: ModelVersion, error: str) -> ModelVer
 
 
 def _key_metrics(metrics: dict) -> dict:
-    keys = ("roc_auc", "pr_auc", "f1", "accuracy", "balanced_accuracy", "log_loss")
-    return {k: metrics[k] for k in keys if metrics.get(k) is not None}
+    return {k: metrics[k] for k in vocabulary.KEY_METRICS if metrics.get(k) is not None}
 
 
 def model_version_register(
@@ -149,7 +152,9 @@ def model_version_register(
     4. After commit, a model without a production version gets this one (system transition),
        when settings.REGISTRY_AUTO_PROMOTE_FIRST is on.
     """
-    from registry import artifacts  # torch and skops: only the processes that write load them
+    from engine import (
+        artifacts,  # skops (and torch for an MLP): only processes that write load them
+    )
 
     try:
         model, _ = RegisteredModel.objects.get_or_create(name=model_name)
@@ -230,10 +235,38 @@ def _library_versions(manifest_text: str) -> dict:
 def model_version_load(*, version: ModelVersion):
     """Load a version's model after verifying every artifact checksum; a mismatch flags the
     version as corrupt (it is never served) and raises Conflict."""
-    from registry import artifacts
+    from engine import artifacts
 
     try:
         return artifacts.artifacts_load(version.artifact_dir, expected=version.expected_checksums)
     except artifacts.ArtifactIntegrityError as exc:
         model_version_mark_corrupt(version=version, error=str(exc))
         raise Conflict(f"{version} cannot be loaded: {exc}") from exc
+
+
+def model_version_derived_write(*, version: ModelVersion, name: str, data: bytes) -> Path:
+    """Write one derived file of a version (a model card, a report, an export manifest) and
+    return its path.
+
+    Derived files live under settings.DERIVED_DIR, never in the version's artifact directory:
+    the loader accepts exactly the files the registry wrote there and flags anything else as
+    corruption, so a card written beside the weights would take production down. The write is
+    atomic (temporary file, then rename), so a reader never sees half a file, and writing the
+    same name again replaces it (derived files are regenerated, never edited).
+    """
+    if not name or Path(name).name != name or name in (".", "..") or name.startswith("."):
+        raise InvalidInput(f"{name!r} is not a plain file name.", field="name")
+    directory = version.derived_dir
+    if version.artifact_dir in (directory, *directory.parents):
+        raise InvalidInput(f"{directory} is inside the artifact directory of {version}.")
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    handle = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{name}.", delete=False)
+    try:
+        with handle:
+            handle.write(data)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path

@@ -6,12 +6,12 @@ import functools
 
 import pandas as pd
 
+from core.csvfiles import profile_frame, read_frame
+from engine.search import SearchConfig, SearchResult, run_search
 from registry.builtin import ADULT_PATH
-from registry.csvfiles import profile_frame, read_frame
 from registry.models import Dataset, ModelVersion
 from registry.services import model_version_register
 from tests.training.adult_sample import adult_sample_dataset
-from training.engine.search import SearchConfig, SearchResult, run_search
 
 
 @functools.cache

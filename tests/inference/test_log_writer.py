@@ -78,7 +78,6 @@ def test_api_rows_reach_the_log_within_the_flush_interval(api_client, buffered):
     register("logreg")
 
     # when a client predicts 50 rows
-    started = time.monotonic()
     response = api_client.post(
         "/api/v1/models/adult/predict", {"instances": feature_rows(50)}, format="json"
     )
@@ -88,7 +87,6 @@ def test_api_rows_reach_the_log_within_the_flush_interval(api_client, buffered):
     answers = response.json()["predictions"]
     ids = [p["id"] for p in answers]
     wait_for(lambda: _logged(ids) == 50, timeout=5, what="rows written by the log writer")
-    assert time.monotonic() - started < 5
     log = PredictionLog.objects.get(id=ids[7])
     assert log.features == feature_rows(50)[7]
     assert log.prediction == answers[7]["label"]
@@ -105,16 +103,16 @@ def test_feedback_sent_at_once_finds_its_prediction(api_client, buffered):
     prediction = response.json()["predictions"][0]
 
     # when its label is sent straight after the answer
-    started = time.monotonic()
     answer = api_client.post(
         f"/api/v1/predictions/{prediction['id']}/feedback",
         {"label": prediction["label"]},
         format="json",
     )
 
-    # then the feedback waits for the row instead of calling it unknown
+    # then the feedback made the writer flush at once (its interval is a minute, and feedback
+    # waits well under a second for a new id) instead of calling the prediction unknown; how
+    # long that takes is measured by bench/logwriter_flush.py
     assert answer.status_code == 201, answer.content
-    assert time.monotonic() - started < 5  # the writer flushed at once, not after its minute
     assert PredictionLog.objects.get(id=prediction["id"]).label == prediction["label"]
 
 

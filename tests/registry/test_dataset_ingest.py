@@ -5,7 +5,7 @@ import io
 import pytest
 from django.conf import settings
 
-from mlops_site.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 from registry import services
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from tests.registry.csv_samples import good_csv

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from core.uploads import MULTIPART_OVERHEAD
 from registry.builtin import adult_load
 from registry.models import Dataset
-from registry.uploads import MULTIPART_OVERHEAD
 from tests.registry.csv_samples import as_upload, good_csv
 from tests.registry.test_dataset_ingest import BAD_FILES, stored_files
 

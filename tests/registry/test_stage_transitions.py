@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from mlops_site.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 from registry import services
 from registry.models import ModelVersion, StageTransition
 from tests.registry.factories import make_versions

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mlops_site.errors import InvalidInput
+from core.errors import InvalidInput
 from registry.synthetic import SyntheticParams, generate
 
 

@@ -19,7 +19,7 @@ from kombu.utils.imports import symbol_by_name
 from mlops_site.celery import app as celery_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "worker-monitoring", "beat")
 # Read by the container tooling itself (Python, Django's entry points, gunicorn, compose).
 TOOLING_ENV_VARS = {"PORT", "WEB_CONCURRENCY", "PYTHONUNBUFFERED", "DJANGO_SETTINGS_MODULE"}
 ENV_READ_PATTERN = re.compile(
@@ -78,14 +78,14 @@ def env_vars_read_by_project() -> set[str]:
     sources += sorted(REPO_ROOT.glob("*/management/commands/*.py"))
     names = {name for path in sources for name in ENV_READ_PATTERN.findall(path.read_text())}
     # The training engine is Django-free and names the variables it reads in *_ENV constants.
-    for path in sorted(REPO_ROOT.glob("training/engine/*.py")):
+    for path in sorted(REPO_ROOT.glob("engine/*.py")):
         names |= set(re.findall(r'_ENV = "([A-Z][A-Z0-9_]*)"', path.read_text()))
     return names
 
 
-def test_compose_defines_the_five_services():
+def test_compose_defines_the_six_services():
     # given
-    expected = {"postgres", "redis", "web", "worker", "beat"}
+    expected = {"postgres", "redis", "web", "worker", "worker-monitoring", "beat"}
 
     # when
     services = set(compose()["services"])

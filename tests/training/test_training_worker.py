@@ -9,9 +9,9 @@ from django.test import Client
 from django.utils import timezone
 from sklearn.metrics import roc_auc_score
 
-from mlops_site.errors import Conflict
+from core.csvfiles import read_frame
+from core.errors import Conflict
 from registry import services as registry_services
-from registry.csvfiles import read_frame
 from registry.models import ModelVersion, StageTransition
 from tests.conftest import wait_for
 from tests.training.adult_sample import adult_sample_dataset
@@ -58,7 +58,7 @@ def test_small_job_on_a_real_worker_registers_a_version_that_reloads(celery_work
     assert version.dataset_sha256 == dataset.sha256
 
     # and the artifacts reload and give the same test-set probabilities the worker scored
-    from training.engine.search import prepare_data
+    from engine.search import prepare_data
 
     frame = read_frame(dataset.absolute_path, dataset.delimiter)
     prepared = prepare_data(frame, services._engine_config(job), columns=dataset.columns)
@@ -130,7 +130,7 @@ def test_job_whose_every_trial_fails_ends_failed_with_the_reason(monkeypatch):
     def broken_fit(*args, **kwargs):
         raise RuntimeError("out of GPU memory (simulated)")
 
-    import training.engine.search as search
+    import engine.search as search
 
     monkeypatch.setattr(search, "fit_model", broken_fit)
 

@@ -2,7 +2,7 @@ from dataclasses import fields
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from registry import services
 from registry.synthetic import SyntheticParams
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from registry import services
 from registry.models import ModelVersion
 

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mlops_site.errors import DomainError
+from core.errors import DomainError
 from registry.models import Dataset
 from training import services
 from training.models import TrainingJob

@@ -21,8 +21,9 @@ import pandas as pd
 from optuna.study import MaxTrialsCallback, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from training.engine.errors import Cancelled, NoSuccessfulTrials
-from training.engine.families import (
+from engine import vocabulary
+from engine.errors import Cancelled, NoSuccessfulTrials
+from engine.families import (
     DEFAULT_MAX_EPOCHS,
     FAMILIES,
     FittedEstimator,
@@ -30,17 +31,16 @@ from training.engine.families import (
     limited_threads,
     suggest_params,
 )
-from training.engine.imbalance import STRATEGIES, resample
-from training.engine.metrics import choose_threshold, evaluate, validation_score
-from training.engine.model import FittedModel
-from training.engine.preprocess import TabularPreprocessor
-from training.engine.signature import build_signature
-from training.engine.split import split_indices
-from training.engine.values import json_safe, label_strings
+from engine.imbalance import STRATEGIES, resample
+from engine.metrics import choose_threshold, evaluate, validation_score
+from engine.model import FittedModel
+from engine.preprocess import TabularPreprocessor
+from engine.signature import build_signature
+from engine.split import split_indices
+from engine.values import json_safe, label_strings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-METRICS = ("auto", "roc_auc", "f1_macro", "log_loss")
 MAX_ERROR_CHARS = 2000
 INPUT_EXAMPLE_ROWS = 3
 
@@ -71,21 +71,20 @@ class SearchConfig:
             raise ValueError(
                 f"imbalance must be a non-empty subset of {STRATEGIES} (got {self.imbalance})."
             )
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS} (got {self.metric!r}).")
+        if self.metric not in vocabulary.OBJECTIVE_NAMES:
+            raise ValueError(
+                f"metric must be one of {vocabulary.OBJECTIVE_NAMES} (got {self.metric!r})."
+            )
         if self.n_trials < 1 or self.max_epochs < 1 or self.reference_rows < 0:
             raise ValueError("n_trials and max_epochs must be at least 1, reference_rows >= 0.")
 
 
 def resolve_metric(metric: str, n_classes: int) -> str:
-    if metric == "auto":
-        return "roc_auc" if n_classes == 2 else "f1_macro"
-    return metric
+    return vocabulary.objective_for(metric, n_classes)
 
 
 def metric_direction(metric: str) -> str:
-    # Both "auto" choices are maximised, so the direction is known before the data is read.
-    return "minimize" if metric == "log_loss" else "maximize"
+    return vocabulary.direction(metric)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.engine.values import (
+from engine.values import (
     category_strings,
     json_safe,
     label_strings,

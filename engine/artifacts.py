@@ -22,26 +22,18 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-import optuna
-import pandas as pd
-import safetensors
-import safetensors.torch
-import sklearn
-import skops
-import skops.io
-import torch
-from safetensors.torch import load as safetensors_from_bytes
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-from training.engine.families import FAMILIES, MLPEstimator, SklearnEstimator
-from training.engine.model import FittedModel
-from training.engine.preprocess import TabularPreprocessor
-from training.engine.values import json_safe
+from engine.families import FAMILIES, SklearnEstimator
+from engine.model import FittedModel
+from engine.preprocess import TabularPreprocessor
+from engine.values import json_safe
 
 FORMAT = "modelyard/1"
 MANIFEST = "manifest.json"
@@ -57,6 +49,41 @@ RESERVED_KEYS = ("format", "family", "params", "class_labels", "threshold", "fil
 # (binary and multiclass); tests/registry/test_artifacts.py re-checks it.
 TRUSTED_SKOPS_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 SKLEARN_CLASSES = {"hgb": HistGradientBoostingClassifier, "logreg": LogisticRegression}
+LIBRARY_PACKAGES = {
+    "torch": "torch",
+    "sklearn": "scikit-learn",
+    "numpy": "numpy",
+    "pandas": "pandas",
+    "optuna": "optuna",
+    "skops": "skops",
+    "safetensors": "safetensors",
+}
+
+
+def _import_skops_io():
+    """skops.io, imported without dragging PyTorch in.
+
+    On import, skops builds its default trust list from scikit-learn's `all_estimators()`,
+    which walks every scikit-learn package; the walk imports
+    `sklearn.externals.array_api_compat.torch`, and that imports torch whenever it is
+    installed: about 300 MB and seconds of start-up in a web worker that serves gradient
+    boosting (bench/webproc.py). The walk skips a package that fails to import, and that
+    module holds no estimator, so it is made unimportable for the duration of this import
+    only (tests/engine/test_import_boundaries.py checks the result).
+    """
+    blocked = "sklearn.externals.array_api_compat.torch"
+    added = blocked not in sys.modules and "skops.io" not in sys.modules
+    if added:
+        sys.modules[blocked] = None  # an import of it raises ImportError
+    try:
+        import skops.io
+    finally:
+        if added and sys.modules.get(blocked, 0) is None:
+            del sys.modules[blocked]
+    return skops.io
+
+
+skops_io = _import_skops_io()
 
 
 class ArtifactIntegrityError(Exception):
@@ -73,21 +100,25 @@ def _json_bytes(data: dict) -> bytes:
 
 
 def library_versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "optuna": optuna.__version__,
-        "skops": skops.__version__,
-        "safetensors": safetensors.__version__,
-    }
+    """Versions of the libraries a version was built with, read from the installed packages'
+    metadata: importing torch or optuna just to read their version would load them into
+    every process that writes or describes a version."""
+    versions = {"python": platform.python_version()}
+    for key, package in LIBRARY_PACKAGES.items():
+        try:
+            versions[key] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[key] = "not installed"
+    return versions
 
 
 def _model_files(model: FittedModel) -> dict[str, bytes]:
     files = {PREPROCESSOR: _json_bytes(model.preprocessor.to_dict())}
     if model.family == "mlp":
+        import safetensors.torch  # torch: only for an MLP
+
+        from engine.mlp import MLPEstimator
+
         estimator = model.estimator
         if not isinstance(estimator, MLPEstimator):
             raise TypeError(f"A family 'mlp' model needs an MLPEstimator, not {type(estimator)}.")
@@ -97,7 +128,7 @@ def _model_files(model: FittedModel) -> dict[str, bytes]:
         estimator = model.estimator
         if not isinstance(estimator, SklearnEstimator):
             raise TypeError(f"A {model.family!r} model needs a SklearnEstimator.")
-        files[SKOPS] = skops.io.dumps(estimator.estimator)
+        files[SKOPS] = skops_io.dumps(estimator.estimator)
     else:
         raise ValueError(f"Unknown model family {model.family!r}; choose from {FAMILIES}.")
     return files
@@ -224,12 +255,12 @@ def _require(contents: dict[str, bytes], name: str, family: str) -> bytes:
 
 
 def _load_skops(data: bytes, family: str):
-    untrusted = set(skops.io.get_untrusted_types(data=data)) - set(TRUSTED_SKOPS_TYPES)
+    untrusted = set(skops_io.get_untrusted_types(data=data)) - set(TRUSTED_SKOPS_TYPES)
     if untrusted:
         raise ArtifactIntegrityError(
             f"{SKOPS}: holds types outside the trusted list: {', '.join(sorted(untrusted))}."
         )
-    estimator = skops.io.loads(data, trusted=TRUSTED_SKOPS_TYPES)
+    estimator = skops_io.loads(data, trusted=TRUSTED_SKOPS_TYPES)
     expected_class = SKLEARN_CLASSES[family]
     if type(estimator) is not expected_class:
         raise ArtifactIntegrityError(
@@ -251,6 +282,10 @@ def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
         json.loads(_require(contents, PREPROCESSOR, family))
     )
     if family == "mlp":
+        from safetensors.torch import load as safetensors_from_bytes  # torch: only for an MLP
+
+        from engine.mlp import MLPEstimator
+
         architecture = json.loads(_require(contents, ARCHITECTURE, family))
         if int(architecture["n_classes"]) != len(class_labels):
             raise ArtifactIntegrityError(

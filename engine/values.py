@@ -17,7 +17,7 @@ FALSE_STRINGS = frozenset({"false", "no", "f", "n", "0"})
 
 
 def label_strings(values: pd.Series) -> pd.Series:
-    """Class labels as text; the rule of `registry.csvfiles.label_strings` (copied, not
+    """Class labels as text; the rule of `core.csvfiles.label_strings` (copied, not
     imported, because the engine must not import the Django project): missing labels are
     dropped, and a float column whose values are all integers is printed without ".0"."""
     present = values.dropna()

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from training.engine.families import FittedEstimator
-from training.engine.metrics import predict_indices
-from training.engine.preprocess import TabularPreprocessor
+from engine.families import FittedEstimator
+from engine.metrics import predict_indices
+from engine.preprocess import TabularPreprocessor
 
 
 @dataclass

@@ -3,7 +3,7 @@ processes, and OpenMP with more threads than free cores runs many times slower."
 
 import pytest
 
-from training.engine.families import set_thread_budget
+from engine.families import set_thread_budget
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.engine.signature import build_signature
-from training.engine.split import split_indices
+from engine.signature import build_signature
+from engine.split import split_indices
 
 
 def test_signature_drops_flagged_columns_and_describes_the_rest():

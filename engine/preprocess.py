@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from training.engine.values import boolean_values, category_strings, numeric_values
+from engine.values import boolean_values, category_strings, numeric_values
 
 FORMAT = "modelyard-preprocessor/1"
 

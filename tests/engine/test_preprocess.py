@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.engine.preprocess import TabularPreprocessor
-from training.engine.signature import build_signature
+from engine.preprocess import TabularPreprocessor
+from engine.signature import build_signature
 
 COLUMNS = [
     {"name": "age", "kind": "numeric", "flags": []},

@@ -44,7 +44,7 @@ def upload_too_large(request) -> int | None:
 def upload_form_refusing_oversize(form_class, request):
     """The form bound to the request; when the upload went over its limit, the form without
     the file, whose only error says so (the file field's "required" error would mislead)."""
-    from registry.csvfiles import human_bytes
+    from core.csvfiles import human_bytes
 
     form = form_class(request.POST, request.FILES)  # reading FILES runs the handler's check
     limit = upload_too_large(request)

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.engine import imbalance, search
-from training.engine.search import SearchConfig, create_study, prepare_data, run_trials
-from training.engine.split import split_indices
-from training.engine.values import label_strings
+from engine import imbalance, search
+from engine.search import SearchConfig, create_study, prepare_data, run_trials
+from engine.split import split_indices
+from engine.values import label_strings
 
 COLUMNS = [
     {"name": "a", "kind": "numeric", "flags": []},

@@ -1,5 +1,7 @@
 """Three model families behind one interface: an Optuna search space and a fit function each.
 
+The MLP's PyTorch code lives in `engine.mlp`, imported only where an MLP is fitted or loaded.
+
 Class indices: `y` arrays hold integers 0..K-1 and every class must appear in the training
 rows (the stratified split guarantees it). Probabilities come back as (n, K) float64 arrays
 whose rows sum to 1.
@@ -7,25 +9,26 @@ whose rows sum to 1.
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import optuna
-import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import ThreadpoolController
-from torch import nn
 
-from training.engine.errors import Cancelled
+from engine.errors import Cancelled
+from engine.vocabulary import FAMILY_NAMES
 
-FAMILIES = ("mlp", "hgb", "logreg")
+if TYPE_CHECKING:
+    import optuna
+
+FAMILIES = FAMILY_NAMES
 DEFAULT_MAX_EPOCHS = 60
 PATIENCE = 5
 PREDICT_CHUNK = 8192
@@ -34,7 +37,6 @@ EPS = 1e-15
 THREADS_ENV = "MODELYARD_TRAINING_THREADS"
 
 _thread_budget: int | None = None
-_torch_threads: int | None = None
 _controller: ThreadpoolController | None = None
 
 
@@ -65,15 +67,6 @@ def set_thread_budget(threads: int | None) -> None:
     """
     global _thread_budget
     _thread_budget = None if threads is None else max(1, int(threads))
-
-
-def _configure_torch_threads() -> None:
-    """torch.set_num_threads is process-wide and not free: call it only when the budget changes."""
-    global _torch_threads
-    threads = thread_budget()
-    if _torch_threads != threads:
-        torch.set_num_threads(threads)
-        _torch_threads = threads
 
 
 @contextmanager
@@ -139,60 +132,6 @@ class FittedEstimator(ABC):
         """(n, n_classes) probabilities for an already transformed matrix."""
 
 
-class MLPNet(nn.Module):
-    """Linear → ReLU → Dropout blocks, then a linear layer to class logits. No BatchNorm, so a
-    one-row batch trains like any other."""
-
-    def __init__(self, *, in_features: int, hidden: list[int], dropout: float, n_classes: int):
-        super().__init__()
-        layers: list[nn.Module] = []
-        width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-            width = h
-        layers.append(nn.Linear(width, n_classes))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-class MLPEstimator(FittedEstimator):
-    family = "mlp"
-
-    def __init__(self, *, network: MLPNet, architecture: dict, params: dict, curve: list[float]):
-        self.network = network
-        self.architecture = architecture
-        self.params = params
-        self.curve = curve
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        _configure_torch_threads()
-        self.network.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_CHUNK):
-                chunk = torch.as_tensor(np.asarray(X[start : start + PREDICT_CHUNK], np.float32))
-                out.append(torch.softmax(self.network(chunk), dim=1).double().numpy())
-        proba = np.concatenate(out) if out else np.zeros((0, self.architecture["n_classes"]))
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def weights(self) -> dict[str, torch.Tensor]:
-        """The state dict as contiguous CPU tensors, ready for `safetensors.torch.save_file`."""
-        return {
-            k: v.detach().cpu().contiguous().clone() for k, v in self.network.state_dict().items()
-        }
-
-    @classmethod
-    def from_weights(
-        cls, *, architecture: dict, weights: dict[str, torch.Tensor], params: dict
-    ) -> MLPEstimator:
-        network = _build_network(architecture)
-        network.load_state_dict(weights, strict=True)
-        network.eval()
-        return cls(network=network, architecture=architecture, params=params, curve=[])
-
-
 class SklearnEstimator(FittedEstimator):
     def __init__(self, *, family: str, estimator, params: dict, curve: list[float], n_classes: int):
         self.family = family
@@ -208,15 +147,6 @@ class SklearnEstimator(FittedEstimator):
         proba = np.zeros((raw.shape[0], self.n_classes))
         proba[:, np.asarray(self.estimator.classes_, dtype=int)] = raw
         return proba / proba.sum(axis=1, keepdims=True)
-
-
-def _build_network(architecture: dict) -> MLPNet:
-    return MLPNet(
-        in_features=int(architecture["in_features"]),
-        hidden=[int(h) for h in architecture["hidden"]],
-        dropout=float(architecture["dropout"]),
-        n_classes=int(architecture["n_classes"]),
-    )
 
 
 # -- fitting -------------------------------------------------------------------------------
@@ -292,7 +222,11 @@ def _fit_family(
     max_epochs: int,
 ) -> FittedEstimator:
     if family == "mlp":
-        return _fit_mlp(
+        # PyTorch is imported by the MLP's own module only: a process that never fits or
+        # loads an MLP (a web worker serving gradient boosting) never imports it.
+        from engine.mlp import fit_mlp
+
+        return fit_mlp(
             params,
             X_train,
             y_train,
@@ -353,73 +287,3 @@ def _full(raw: np.ndarray, model, n_classes: int) -> np.ndarray:
     proba = np.zeros((raw.shape[0], n_classes))
     proba[:, np.asarray(model.classes_, dtype=int)] = raw
     return proba
-
-
-def _fit_mlp(
-    params: dict,
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_val: np.ndarray,
-    y_val: np.ndarray,
-    *,
-    n_classes: int,
-    class_weight: dict | None,
-    seed: int,
-    report: Callable[[int, float], None] | None,
-    should_stop: Callable[[], bool],
-    max_epochs: int,
-) -> MLPEstimator:
-    """Adam on cross-entropy (class-weighted when asked), early stopping on the unweighted
-    validation log loss with patience PATIENCE, best weights restored at the end."""
-    _configure_torch_threads()
-    torch.manual_seed(seed)  # weight initialisation and dropout masks
-    shuffle = torch.Generator().manual_seed(seed)
-    architecture = {
-        "in_features": int(X_train.shape[1]),
-        "hidden": [int(params["width"])] * int(params["depth"]),
-        "dropout": float(params["dropout"]),
-        "n_classes": n_classes,
-    }
-    network = _build_network(architecture)
-    optimizer = torch.optim.Adam(
-        network.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
-    )
-    weight = None
-    if class_weight:
-        weight = torch.tensor([class_weight[c] for c in range(n_classes)], dtype=torch.float32)
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    xt = torch.as_tensor(np.asarray(X_train, dtype=np.float32))
-    yt = torch.as_tensor(y_train)
-    estimator = MLPEstimator(
-        network=network, architecture=architecture, params=dict(params), curve=[]
-    )
-    batch_size = int(params["batch_size"])
-
-    best_loss, best_state, stale = np.inf, None, 0
-    for epoch in range(1, max_epochs + 1):
-        if should_stop():
-            raise Cancelled("Training was cancelled.")
-        network.train()
-        order = torch.randperm(len(xt), generator=shuffle)
-        for start in range(0, len(xt), batch_size):
-            batch = order[start : start + batch_size]
-            optimizer.zero_grad()
-            loss = loss_fn(network(xt[batch]), yt[batch])
-            loss.backward()
-            optimizer.step()
-        val_loss = log_loss_of(y_val, estimator.predict_proba(X_val))
-        estimator.curve.append(val_loss)
-        if report is not None:
-            report(epoch, val_loss)
-        if np.isfinite(val_loss) and val_loss < best_loss - 1e-6:
-            best_loss, stale = val_loss, 0
-            best_state = copy.deepcopy(network.state_dict())
-        else:
-            stale += 1
-            if stale >= PATIENCE:
-                break
-    if best_state is None:
-        raise FloatingPointError("The MLP's validation loss was never finite (training diverged).")
-    network.load_state_dict(best_state)
-    network.eval()
-    return estimator

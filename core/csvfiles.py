@@ -19,7 +19,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
-from mlops_site.errors import InvalidInput
+from core.errors import InvalidInput
 
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 64 * 1024

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from training.engine.metrics import choose_threshold, evaluate
+from engine.metrics import choose_threshold, evaluate
 
 
 def _binary(n: int = 1000, seed: int = 0):

@@ -5,14 +5,14 @@ import optuna
 import pytest
 import torch
 
-from training.engine import Cancelled
-from training.engine.families import (
+from engine import Cancelled
+from engine.families import (
     FAMILIES,
-    MLPEstimator,
     fit_model,
     log_loss_of,
     set_thread_budget,
 )
+from engine.mlp import MLPEstimator
 
 MLP_PARAMS = {
     "depth": 2,
@@ -217,7 +217,7 @@ def test_unknown_family_is_refused():
 
 def test_thread_budget_reaches_torch_and_can_be_reset(monkeypatch):
     # given a budget of two threads
-    from training.engine import families
+    from engine import families
 
     set_thread_budget(2)
     try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC
 
-STRATEGIES = ("none", "class_weight", "smote")
+from engine.vocabulary import IMBALANCE_NAMES
+
+STRATEGIES = IMBALANCE_NAMES
 MAX_NEIGHBOURS = 5
 
 

@@ -24,8 +24,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from training.engine.families import log_loss_of
-from training.engine.values import json_safe
+from engine.families import log_loss_of
+from engine.values import json_safe
 
 MAX_CURVE_POINTS = 200
 CALIBRATION_BINS = 10

@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from registry.csvfiles import profile_frame, read_frame
-from registry.synthetic import SyntheticParams, generate
-from training.engine import Cancelled, NoSuccessfulTrials, search
-from training.engine.search import (
+from core.csvfiles import profile_frame, read_frame
+from engine import Cancelled, NoSuccessfulTrials, search
+from engine.search import (
     SearchConfig,
     create_study,
     finalize,
@@ -18,8 +17,9 @@ from training.engine.search import (
     run_search,
     run_trials,
 )
+from registry.synthetic import SyntheticParams, generate
 
-ADULT = Path(__file__).resolve().parents[3] / "registry" / "data" / "adult.csv.gz"
+ADULT = Path(__file__).resolve().parents[2] / "registry" / "data" / "adult.csv.gz"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from inference.ids import new_prediction_id
 class PredictionLog(models.Model):
     """One served row: what came in, what went out, and (later) what was true.
 
-    Written in one bulk write per request (inference.services.prediction_log). Ground truth
+    Written by inference.services.prediction_log: API rows by each web process's buffered writer
+    (one COPY per flush interval), the rest one bulk write per request. Ground truth
     arrives through the feedback endpoints and fills `label`; drift checks read recent
     windows per model and version.
     """

@@ -1,4 +1,5 @@
-"""The prediction log's write path: one bulk write per request.
+"""The prediction log's write path: API rows through the buffered writer (one COPY per flush
+interval, inference.logwriter), pages, batch jobs and SQLite one bulk write per request.
 
 Measured on the serving benchmark (bench/serving/README.md), PostgreSQL's side of the log was
 half the machine's CPU on 100-row requests, so this path is shaped by those numbers:

@@ -3,14 +3,14 @@
 A version directory holds:
 
 - preprocessor.json: the fitted `TabularPreprocessor` (numpy at serving time);
-- mlp: model.safetensors (weights) + architecture.json (in_features, hidden, dropout,
-  n_classes); hgb / logreg: model.skops (the scikit-learn estimator, via skops.io);
+- the family's own files, written and read by its adapter (`engine.families`): for the MLP
+  model.safetensors + architecture.json, for scikit-learn families model.skops (skops.io,
+  loaded only with the family's explicit trust list);
 - manifest.json: format, family, params, class labels, threshold, signature, the sha256 of
   every other file, library versions, and the caller's extra keys.
 
 Loading reads each file once, checks its sha256 against the checksums the registry stored
-when the version was written, and parses the very bytes it checked. skops files load only
-with the explicit `TRUSTED_SKOPS_TYPES` list (never trusted=True).
+when the version was written, and parses the very bytes it checked.
 
 No Django imports here: the registry passes paths and checksums in.
 """
@@ -22,33 +22,23 @@ import json
 import os
 import platform
 import shutil
-import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-
-from engine.families import FAMILIES, SklearnEstimator
+from engine.errors import ArtifactIntegrityError
+from engine.families import adapter
 from engine.model import FittedModel
 from engine.preprocess import TabularPreprocessor
 from engine.values import json_safe
 
+__all__ = ["ArtifactIntegrityError", "artifacts_load", "artifacts_verify", "artifacts_write"]
+
 FORMAT = "modelyard/1"
 MANIFEST = "manifest.json"
 PREPROCESSOR = "preprocessor.json"
-ARCHITECTURE = "architecture.json"
-WEIGHTS = "model.safetensors"
-SKOPS = "model.skops"
 # Reserved manifest keys: manifest_extra may not replace them.
 RESERVED_KEYS = ("format", "family", "params", "class_labels", "threshold", "files")
-# Types a model.skops file may hold beyond skops' own defaults (scikit-learn estimators, numpy
-# arrays and dtypes, builtins containers). Found with skops.io.get_untrusted_types on files
-# written by artifacts_write for HistGradientBoostingClassifier and LogisticRegression
-# (binary and multiclass); tests/registry/test_artifacts.py re-checks it.
-TRUSTED_SKOPS_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
-SKLEARN_CLASSES = {"hgb": HistGradientBoostingClassifier, "logreg": LogisticRegression}
 LIBRARY_PACKAGES = {
     "torch": "torch",
     "sklearn": "scikit-learn",
@@ -58,37 +48,6 @@ LIBRARY_PACKAGES = {
     "skops": "skops",
     "safetensors": "safetensors",
 }
-
-
-def _import_skops_io():
-    """skops.io, imported without dragging PyTorch in.
-
-    On import, skops builds its default trust list from scikit-learn's `all_estimators()`,
-    which walks every scikit-learn package; the walk imports
-    `sklearn.externals.array_api_compat.torch`, and that imports torch whenever it is
-    installed: about 300 MB and seconds of start-up in a web worker that serves gradient
-    boosting (bench/webproc.py). The walk skips a package that fails to import, and that
-    module holds no estimator, so it is made unimportable for the duration of this import
-    only (tests/engine/test_import_boundaries.py checks the result).
-    """
-    blocked = "sklearn.externals.array_api_compat.torch"
-    added = blocked not in sys.modules and "skops.io" not in sys.modules
-    if added:
-        sys.modules[blocked] = None  # an import of it raises ImportError
-    try:
-        import skops.io
-    finally:
-        if added and sys.modules.get(blocked, 0) is None:
-            del sys.modules[blocked]
-    return skops.io
-
-
-skops_io = _import_skops_io()
-
-
-class ArtifactIntegrityError(Exception):
-    """An artifact file is missing, differs from its recorded checksum, is unexpected, or
-    holds something it must not. The message names the file."""
 
 
 def _sha256(data: bytes) -> str:
@@ -114,24 +73,11 @@ def library_versions() -> dict[str, str]:
 
 def _model_files(model: FittedModel) -> dict[str, bytes]:
     files = {PREPROCESSOR: _json_bytes(model.preprocessor.to_dict())}
-    if model.family == "mlp":
-        import safetensors.torch  # torch: only for an MLP
-
-        from engine.mlp import MLPEstimator
-
-        estimator = model.estimator
-        if not isinstance(estimator, MLPEstimator):
-            raise TypeError(f"A family 'mlp' model needs an MLPEstimator, not {type(estimator)}.")
-        files[WEIGHTS] = safetensors.torch.save(estimator.weights())
-        files[ARCHITECTURE] = _json_bytes(estimator.architecture)
-    elif model.family in SKLEARN_CLASSES:
-        estimator = model.estimator
-        if not isinstance(estimator, SklearnEstimator):
-            raise TypeError(f"A {model.family!r} model needs a SklearnEstimator.")
-        files[SKOPS] = skops_io.dumps(estimator.estimator)
-    else:
-        raise ValueError(f"Unknown model family {model.family!r}; choose from {FAMILIES}.")
-    return files
+    family_files = adapter(model.family).files(model.estimator)
+    clash = sorted(set(family_files) & {PREPROCESSOR, MANIFEST})
+    if clash:
+        raise ValueError(f"The {model.family!r} family may not write {', '.join(clash)}.")
+    return {**files, **family_files}
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -248,27 +194,6 @@ def artifacts_verify(directory: Path, *, expected: dict[str, str]) -> None:
     _read_verified(directory, expected)
 
 
-def _require(contents: dict[str, bytes], name: str, family: str) -> bytes:
-    if name not in contents:
-        raise ArtifactIntegrityError(f"{name}: missing, and a {family!r} model needs it.")
-    return contents[name]
-
-
-def _load_skops(data: bytes, family: str):
-    untrusted = set(skops_io.get_untrusted_types(data=data)) - set(TRUSTED_SKOPS_TYPES)
-    if untrusted:
-        raise ArtifactIntegrityError(
-            f"{SKOPS}: holds types outside the trusted list: {', '.join(sorted(untrusted))}."
-        )
-    estimator = skops_io.loads(data, trusted=TRUSTED_SKOPS_TYPES)
-    expected_class = SKLEARN_CLASSES[family]
-    if type(estimator) is not expected_class:
-        raise ArtifactIntegrityError(
-            f"{SKOPS}: holds a {type(estimator).__name__}, expected {expected_class.__name__}."
-        )
-    return estimator
-
-
 def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
     """Verify `directory` against `expected`, then rebuild the FittedModel from it."""
     contents = _read_verified(directory, expected)
@@ -278,37 +203,14 @@ def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
     family = manifest.get("family")
     class_labels = [str(c) for c in manifest["class_labels"]]
     params = manifest.get("params") or {}
-    preprocessor = TabularPreprocessor.from_dict(
-        json.loads(_require(contents, PREPROCESSOR, family))
-    )
-    if family == "mlp":
-        from safetensors.torch import load as safetensors_from_bytes  # torch: only for an MLP
-
-        from engine.mlp import MLPEstimator
-
-        architecture = json.loads(_require(contents, ARCHITECTURE, family))
-        if int(architecture["n_classes"]) != len(class_labels):
-            raise ArtifactIntegrityError(
-                f"{ARCHITECTURE}: {architecture['n_classes']} outputs for "
-                f"{len(class_labels)} class labels."
-            )
-        # safetensors' own parser: tensors only, no code, no pickle.
-        weights = safetensors_from_bytes(_require(contents, WEIGHTS, family))
-        try:
-            estimator = MLPEstimator.from_weights(
-                architecture=architecture, weights=weights, params=params
-            )
-        except RuntimeError as exc:  # state dict does not fit the architecture
-            raise ArtifactIntegrityError(
-                f"{WEIGHTS}: does not match {ARCHITECTURE}: {exc}"
-            ) from exc
-    elif family in SKLEARN_CLASSES:
-        sk = _load_skops(_require(contents, SKOPS, family), family)
-        estimator = SklearnEstimator(
-            family=family, estimator=sk, params=params, curve=[], n_classes=len(class_labels)
-        )
-    else:
-        raise ArtifactIntegrityError(f"{MANIFEST}: unknown model family {family!r}.")
+    if PREPROCESSOR not in contents:
+        raise ArtifactIntegrityError(f"{PREPROCESSOR}: missing, and every model needs it.")
+    preprocessor = TabularPreprocessor.from_dict(json.loads(contents[PREPROCESSOR]))
+    try:
+        family_adapter = adapter(family)
+    except ValueError:
+        raise ArtifactIntegrityError(f"{MANIFEST}: unknown model family {family!r}.") from None
+    estimator = family_adapter.load(contents, params=params, class_labels=class_labels)
     return FittedModel(
         preprocessor=preprocessor,
         estimator=estimator,

@@ -16,3 +16,8 @@ class NoSuccessfulTrials(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class ArtifactIntegrityError(Exception):
+    """An artifact file is missing, differs from its recorded checksum, is unexpected, or
+    holds something it must not. The message names the file."""

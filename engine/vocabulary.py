@@ -3,12 +3,14 @@ imbalance strategies, search objectives and the key-metrics list.
 
 The search (`engine.search`), the training service and forms, the registry's selectors,
 serializers and pages read these; the A/B decision will too. Adding a metric or a family here
-is what makes every page, form and API field know it.
+(a family: its adapter module) is what makes every page, form and API field know it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from engine.families import ADAPTERS
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,8 @@ KEY_METRICS: tuple[str, ...] = (
 # The few a model's page and version timeline chart.
 HEADLINE_METRICS: tuple[str, ...] = ("roc_auc", "f1", "accuracy")
 
-FAMILIES: tuple[Choice, ...] = (
-    Choice("mlp", "MLP (PyTorch)"),
-    Choice("hgb", "Gradient boosting (HGB)"),
-    Choice("logreg", "Logistic regression"),
-)
+# Each family's name and label come from its adapter (`engine.families`), its one module.
+FAMILIES: tuple[Choice, ...] = tuple(Choice(a.name, a.label) for a in ADAPTERS.values())
 FAMILY_NAMES: tuple[str, ...] = tuple(c.name for c in FAMILIES)
 
 IMBALANCE_STRATEGIES: tuple[Choice, ...] = (

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.families import serving_kernel
 from engine.metrics import predict_indices
 from engine.model import FittedModel
-from inference.estimators import serving_estimator
 from inference.validation import RowEncoder
 
 
@@ -53,7 +53,7 @@ class ServingModel:
         self.signature = model.signature or {}
         self.preprocessor = model.preprocessor
         self.encoder = RowEncoder(model.preprocessor, max_rows=max_rows)
-        self.estimator = serving_estimator(model.estimator)
+        self.estimator = serving_kernel(model.estimator)
         self.feature_names = self.encoder.names
         # Warm the estimator (numba loads its compiled kernel on the first call), so the first
         # real request does not pay for it.

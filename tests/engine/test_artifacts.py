@@ -11,14 +11,14 @@ import skops.io
 from sklearn.preprocessing import FunctionTransformer
 
 import engine.artifacts as artifacts
+import engine.families as families
 from engine.artifacts import (
-    TRUSTED_SKOPS_TYPES,
     ArtifactIntegrityError,
     artifacts_load,
     artifacts_verify,
     artifacts_write,
 )
-from engine.families import FAMILIES, set_thread_budget
+from engine.families import FAMILIES, adapter, set_thread_budget
 from engine.metrics import choose_threshold
 from engine.model import FittedModel
 from engine.search import SearchConfig, fit_candidate, prepare_data
@@ -105,7 +105,7 @@ def test_write_then_load_predicts_identically(tmp_path, family, n_classes):
     assert loaded.family == family
     # and the files are the family's, with no pickle among them
     names = set(written["files"])
-    model_files = {"model.safetensors", "architecture.json"} if family == "mlp" else {"model.skops"}
+    model_files = set(adapter(family).file_names)
     assert names == {"manifest.json", "preprocessor.json"} | model_files
     assert written["size_bytes"] == sum(f["bytes"] for f in written["files"].values())
     assert written["manifest_sha256"] == written["files"]["manifest.json"]["sha256"]
@@ -132,8 +132,8 @@ def test_trusted_skops_types_cover_what_we_write(tmp_path, family, n_classes):
     # when skops lists the types it would not load by default
     untrusted = skops.io.get_untrusted_types(file=tmp_path / "v" / "model.skops")
 
-    # then every one of them is on the explicit trusted list
-    assert set(untrusted) <= set(TRUSTED_SKOPS_TYPES)
+    # then every one of them is on the family's explicit trusted list
+    assert set(untrusted) <= set(adapter(family).trusted_skops_types)
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "architecture.json", "preprocessor.json"])
@@ -222,8 +222,12 @@ def test_a_skops_file_of_the_wrong_estimator_is_refused(tmp_path):
 
 
 def test_skops_is_only_loaded_with_the_explicit_trusted_list():
-    # given the module's syntax tree
-    tree = ast.parse(Path(artifacts.__file__).read_text())
+    # given the syntax tree of every module that reads or writes model files
+    sources = [Path(artifacts.__file__)] + sorted(Path(families.__file__).parent.glob("*.py"))
+    tree = ast.Module(
+        body=[node for path in sources for node in ast.parse(path.read_text()).body],
+        type_ignores=[],
+    )
 
     # when every skops load call is collected
     calls = [
@@ -232,14 +236,14 @@ def test_skops_is_only_loaded_with_the_explicit_trusted_list():
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ("load", "loads")
-        and ast.unparse(node.func.value) in ("skops.io", "skops_io")
+        and ast.unparse(node.func.value) in ("skops.io", "skops_io", "skops", "skops_io()")
     ]
 
-    # then there is one, and it passes trusted=TRUSTED_SKOPS_TYPES (never True)
+    # then there is one, and it passes the adapter's list (never True)
     assert len(calls) == 1
     (trusted,) = [k.value for k in calls[0].keywords if k.arg == "trusted"]
-    assert ast.unparse(trusted) == "TRUSTED_SKOPS_TYPES"
-    # and nothing in the module imports pickle or joblib
+    assert ast.unparse(trusted) == "trusted"
+    # and nothing in them imports pickle or joblib
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -12,7 +12,7 @@ from engine.families import (
     log_loss_of,
     set_thread_budget,
 )
-from engine.mlp import MLPEstimator
+from engine.families.mlp_torch import MLPEstimator
 
 MLP_PARAMS = {
     "depth": 2,
@@ -217,7 +217,7 @@ def test_unknown_family_is_refused():
 
 def test_thread_budget_reaches_torch_and_can_be_reset(monkeypatch):
     # given a budget of two threads
-    from engine import families
+    from engine.families import base
 
     set_thread_budget(2)
     try:
@@ -230,6 +230,6 @@ def test_thread_budget_reaches_torch_and_can_be_reset(monkeypatch):
     finally:
         set_thread_budget(1)
     # and without an explicit budget the environment variable decides
-    monkeypatch.setattr(families, "_thread_budget", None)
-    monkeypatch.setenv(families.THREADS_ENV, "3")
-    assert families.thread_budget() == 3
+    monkeypatch.setattr(base, "_thread_budget", None)
+    monkeypatch.setenv(base.THREADS_ENV, "3")
+    assert base.thread_budget() == 3

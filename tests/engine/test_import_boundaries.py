@@ -95,6 +95,6 @@ def test_the_engine_imports_no_django(tmp_path):
         tmp_path,
     )
 
-    # then torch is there (engine.mlp), Django is not
+    # then torch is there (engine.families.mlp_torch), Django is not
     assert "django" not in loaded
     assert "torch" in loaded

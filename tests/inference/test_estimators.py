@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from inference.estimators import ForestServing
+from engine.families.hgb import ForestServing
 from registry.services import model_version_load
 from tests.inference.models import register
 

@@ -1,7 +1,7 @@
-"""The PyTorch MLP family: network, fitted estimator and its training loop.
+"""The MLP family's PyTorch side: network, fitted estimator and its training loop.
 
-Imported only where an MLP is fitted or loaded (`engine.families.fit_model`,
-`engine.artifacts`), so processes that never touch an MLP never import torch.
+Imported only by the MLP adapter's methods (`engine.families.mlp`) when an MLP is fitted or
+loaded, so processes that never touch an MLP never import torch.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from engine.errors import Cancelled
-from engine.families import (
+from engine.families.base import (
     PATIENCE,
     PREDICT_CHUNK,
     FittedEstimator,

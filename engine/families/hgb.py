@@ -1,115 +1,23 @@
-"""The three model families re-expressed for serving: plain arrays in, probabilities out.
+"""Histogram gradient boosting (scikit-learn's HistGradientBoostingClassifier).
 
-The registry's loader rebuilds the training objects (a torch module, scikit-learn
-estimators). Their predict paths are built for big batches and pay per call: scikit-learn's
-input checks cost 0.3 ms, and HistGradientBoosting calls one Cython function per tree, about
-2 ms for a single row of a 100-tree Adult model (measured, see bench/serving/README.md). Here
-each family becomes a few arrays:
-
-- logreg: coefficients and intercepts, one matrix product;
-- mlp: float32 weight matrices, ReLU between them (dropout is off at inference);
-- hgb: every tree's nodes flattened into one set of arrays and walked by a numba kernel,
-  row by row, tree by tree, adding leaf values in the order scikit-learn adds them, so the raw
-  scores are bit-for-bit scikit-learn's.
-
-The tests check each against the loader's `predict_proba` on the same rows.
+Serving walks every tree's nodes, flattened into one set of arrays, with a numba kernel,
+row by row and tree by tree, adding leaf values in the order scikit-learn adds them, so the
+raw scores are bit-for-bit scikit-learn's; scikit-learn's own path calls one Cython function
+per tree, about 2 ms for a single row of a 100-tree Adult model (bench/serving/README.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.families import FittedEstimator, SklearnEstimator
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _expit(z: np.ndarray) -> np.ndarray:
-    # Split by sign so neither branch overflows.
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
-
-
-def _binary_or_softmax(raw: np.ndarray) -> np.ndarray:
-    if raw.shape[1] == 1:
-        p1 = _expit(raw[:, 0])
-        return np.column_stack([1.0 - p1, p1])
-    return _softmax(raw)
-
-
-def _placed(proba: np.ndarray, classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Columns placed by the estimator's classes_ (always (n, K)), rows normalised, as the
-    training-side `SklearnEstimator.predict_proba` does."""
-    if proba.shape[1] == n_classes and np.array_equal(classes, np.arange(n_classes)):
-        full = proba
-    else:
-        full = np.zeros((proba.shape[0], n_classes))
-        full[:, classes] = proba
-    return full / full.sum(axis=1, keepdims=True)
-
-
-_blas_limited = False
-
-
-def _single_threaded_blas() -> None:
-    """One BLAS thread in a serving process, set once.
-
-    OpenBLAS splits even a 1x108 by 108x512 product across its threads, which then spin:
-    measured here, a single-row MLP request cost 8 ms of CPU with the default pool and
-    about 3 ms with one thread. Serving processes parallelise by process (gunicorn workers),
-    and training sets its own limit around each fit (`limited_threads`).
-    """
-    global _blas_limited
-    if not _blas_limited:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=1, user_api="blas")
-        _blas_limited = True
-
-
-class LinearServing:
-    def __init__(self, estimator: SklearnEstimator):
-        _single_threaded_blas()
-        sk = estimator.estimator
-        self.coef_t = np.ascontiguousarray(sk.coef_.T, dtype=np.float64)
-        self.intercept = np.asarray(sk.intercept_, dtype=np.float64)
-        self.classes = np.asarray(sk.classes_, dtype=np.int64)
-        self.n_classes = estimator.n_classes
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        raw = X.astype(np.float64) @ self.coef_t + self.intercept
-        return _placed(_binary_or_softmax(raw), self.classes, self.n_classes)
-
-
-class MLPServing:
-    def __init__(self, estimator):  # engine.mlp.MLPEstimator; torch is not imported here
-        _single_threaded_blas()
-        linears = [m for m in estimator.network.layers if hasattr(m, "weight")]
-        self.layers = [
-            (
-                np.ascontiguousarray(m.weight.detach().cpu().numpy().T, dtype=np.float32),
-                m.bias.detach().cpu().numpy().astype(np.float32),
-            )
-            for m in linears
-        ]
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        h = np.asarray(X, dtype=np.float32)
-        last = len(self.layers) - 1
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w + b
-            if i < last:
-                np.maximum(h, 0.0, out=h)
-        proba = _softmax(h.astype(np.float64))
-        return proba / proba.sum(axis=1, keepdims=True)
+from engine.families.base import (
+    SklearnEstimator,
+    binary_or_softmax,
+    log_loss_of,
+    placed,
+    sample_weight,
+)
+from engine.families.skops_files import SkopsAdapter
 
 
 def _forest_kernel():
@@ -245,15 +153,76 @@ class ForestServing:
         return raw
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return _placed(_binary_or_softmax(self.raw_scores(X)), self.classes, self.n_classes)
+        return placed(binary_or_softmax(self.raw_scores(X)), self.classes, self.n_classes)
 
 
-def serving_estimator(estimator: FittedEstimator):
-    """The serving form of a loaded estimator (raises ValueError for an unknown family)."""
-    if estimator.family == "mlp":
-        return MLPServing(estimator)
-    if estimator.family == "logreg":
-        return LinearServing(estimator)
-    if estimator.family == "hgb":
+class GradientBoostingAdapter(SkopsAdapter):
+    name = "hgb"
+    label = "Gradient boosting (HGB)"
+    trusted_skops_types = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
+
+    def estimator_class(self) -> type:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier
+
+    def suggest_params(self, trial, n_features: int) -> dict:
+        return {
+            "learning_rate": trial.suggest_float("hgb_learning_rate", 0.01, 0.3, log=True),
+            "max_leaf_nodes": trial.suggest_int("hgb_max_leaf_nodes", 15, 255, log=True),
+            "min_samples_leaf": trial.suggest_int("hgb_min_samples_leaf", 5, 200, log=True),
+            "l2_regularization": trial.suggest_float("hgb_l2_regularization", 1e-8, 10.0, log=True),
+            "max_iter": trial.suggest_int("hgb_max_iter", 100, 1000, log=True),
+        }
+
+    def fit(
+        self,
+        params,
+        X_train,
+        y_train,
+        X_val,
+        y_val,
+        *,
+        n_classes,
+        class_weight,
+        seed,
+        report,
+        should_stop,
+        max_epochs,
+    ) -> SklearnEstimator:
+        model = self.estimator_class()(
+            learning_rate=params["learning_rate"],
+            max_leaf_nodes=params["max_leaf_nodes"],
+            min_samples_leaf=params["min_samples_leaf"],
+            l2_regularization=params["l2_regularization"],
+            max_iter=params["max_iter"],
+            # Early stopping on the validation rows, as the MLP does (never the test rows):
+            # without it a high learning rate runs all max_iter rounds and overfits, which
+            # ruins log loss and calibration even when the ranking (ROC AUC) looks fine.
+            early_stopping=True,
+            scoring="loss",
+            n_iter_no_change=20,
+            random_state=seed,
+        )
+        model.fit(
+            X_train,
+            y_train,
+            sample_weight=sample_weight(y_train, class_weight),
+            X_val=X_val,
+            y_val=y_val,
+        )
+        # One validation log loss per boosting iteration (staged predictions are incremental).
+        classes = np.asarray(model.classes_, dtype=int)
+        curve = [
+            log_loss_of(y_val, placed(p, classes, n_classes))
+            for p in model.staged_predict_proba(X_val)
+        ]
+        return SklearnEstimator(
+            family=self.name, estimator=model, params=dict(params), curve=curve, n_classes=n_classes
+        )
+
+    def serving(self, estimator: SklearnEstimator) -> ForestServing:
         return ForestServing(estimator)
-    raise ValueError(f"No serving path for model family {estimator.family!r}.")
+
+
+ADAPTER = GradientBoostingAdapter()

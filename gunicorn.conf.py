@@ -76,8 +76,8 @@ def post_worker_init(worker):
 
 def worker_exit(server, worker):
     """Runs in the worker as it exits: write the prediction-log rows still buffered
-    (inference.logwriter), so a graceful shutdown loses none."""
-    from inference.logwriter import log_writer
+    (inference.serving.logwriter), so a graceful shutdown loses none."""
+    from inference.serving.logwriter import log_writer
 
     log_writer.close()
 

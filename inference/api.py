@@ -15,13 +15,6 @@ from core.csvfiles import human_bytes
 from core.errors import Conflict, InvalidInput, NotFound
 from core.uploads import upload_too_large
 from inference.batch import use_batch_upload_limit
-from inference.http import (
-    json_response,
-    method_not_allowed,
-    prediction_endpoint,
-    read_json_body,
-    rest_error,
-)
 from inference.models import BatchScoringJob, PredictionLog
 from inference.serializers import BatchScoringJobSerializer, CreateBatchScoringJobInput
 from inference.services import (
@@ -29,6 +22,13 @@ from inference.services import (
     feedback_record,
     feedback_record_bulk,
     predictions_serve,
+)
+from inference.serving.http import (
+    json_response,
+    method_not_allowed,
+    prediction_endpoint,
+    read_json_body,
+    rest_error,
 )
 from inference.validation import RequestError
 

@@ -1,6 +1,6 @@
 """A registered version compiled for serving: validate, encode, expand, predict.
 
-Built once per process per version (see `inference.cache`) from the registry loader's
+Built once per process per version (see `inference.serving.cache`) from the registry loader's
 `FittedModel`, whose checksums were verified on the way in.
 """
 

@@ -23,16 +23,17 @@ from django.db import connection
 from django.views.decorators.http import require_GET
 
 from core import __version__
-from inference.cache import model_cache
-from inference.http import (
+from inference.models import PredictionLog
+from inference.services import predictions_serve
+from inference.serving.cache import model_cache
+from inference.serving.http import (
     json_response,
     method_not_allowed,
     prediction_endpoint,
     read_json_body,
     v2_error,
 )
-from inference.models import PredictionLog
-from inference.services import predictions_serve
+from inference.serving.routing import resolve, route
 from inference.validation import RequestError
 
 NUMERIC_TYPES = {
@@ -87,7 +88,7 @@ def _version_number(version: str | None) -> int | None:
 
 
 def _serving(name: str, version: str | None):
-    target = model_cache.resolve(name, version=_version_number(version))
+    target = resolve(name, version=_version_number(version))
     return target, model_cache.get(target)
 
 
@@ -315,17 +316,22 @@ def model_infer(request, name: str, version: str | None = None, *, started: floa
             "`parameters` must be an object.", reason="bad_request", field="parameters"
         )
     wanted = _requested_outputs(payload.get("outputs"))
-    target, serving = _serving(name, version)
+    chosen = route(
+        name,
+        version=_version_number(version),
+        unit_id=parameters.get("unit_id"),
+        source=PredictionLog.Source.V2,
+    )
+    serving = model_cache.get(chosen.target)
     columns, n = _decode_inputs(payload["inputs"], serving, parameters.get("content_type"))
     served = predictions_serve(
         model_name=name,
         columns=columns,
         n_rows=n,
-        version=target.version,
-        unit_id=parameters.get("unit_id"),
         source=PredictionLog.Source.V2,
         request_id=request_id or "",
         started=started,
+        chosen=chosen,
     )
     outputs = []
     if "predict" in wanted:

@@ -182,7 +182,10 @@ def predict_model(request, name: str):
             served = predictions_serve(
                 model_name=name,
                 instances=[form.row()],
-                version=version.version,
+                # Pinned (?version=N) or not: unpinned, the page is served like any request
+                # that names no version (production, or what a router such as an A/B test
+                # chooses), and the result says which version answered.
+                version=_pinned(request),
                 source=PredictionLog.Source.PAGE,
             )
         except RequestError as exc:

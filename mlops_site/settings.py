@@ -126,12 +126,12 @@ INSTALLED_APPS = [
     "abtests",
 ]
 
-# The prediction endpoints take a short chain of their own (inference.middleware); the rest
+# The prediction endpoints take a short chain of their own (inference.serving.middleware); the rest
 # goes down this one. django-prometheus's pair wraps everything else, so its latency and status
 # counts include the other middlewares (and the responses they short-circuit, like a login
 # redirect).
 MIDDLEWARE = [
-    "inference.middleware.PredictionFastLane",
+    "inference.serving.middleware.PredictionFastLane",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -265,7 +265,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "inference.openapi.add_prediction_paths",
+        "inference.serving.openapi.add_prediction_paths",
     ],
     # Two models have a `status` field with different choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
@@ -396,7 +396,7 @@ INFERENCE_RESOLVE_TTL_SECONDS = env_float("INFERENCE_RESOLVE_TTL_SECONDS", 0.5)
 # inference.services.prediction_logs_write for what that trades).
 PREDICTION_LOG_ASYNC_COMMIT = env_bool("PREDICTION_LOG_ASYNC_COMMIT", True)
 # PostgreSQL only: the prediction endpoints hand their log rows to a writer thread per process
-# that writes them every PREDICTION_LOG_FLUSH_SECONDS in one COPY (inference.logwriter says
+# that writes them every PREDICTION_LOG_FLUSH_SECONDS in one COPY (inference.serving.logwriter says
 # what that trades); past PREDICTION_LOG_BUFFER_ROWS pending rows requests write themselves.
 PREDICTION_LOG_BUFFERED = env_bool("PREDICTION_LOG_BUFFERED", True)
 PREDICTION_LOG_FLUSH_SECONDS = env_float("PREDICTION_LOG_FLUSH_SECONDS", 0.1)

@@ -12,7 +12,7 @@ from inference.services.feedback import (
     feedback_record_bulk,
 )
 from inference.services.prediction_log import prediction_logs_write
-from inference.services.serving import Served, predictions_serve, unit_id_hash
+from inference.services.serving import Served, predictions_serve
 
 __all__ = [
     "FeedbackOutcome",
@@ -25,5 +25,4 @@ __all__ = [
     "new_prediction_ids",
     "prediction_logs_write",
     "predictions_serve",
-    "unit_id_hash",
 ]

@@ -15,10 +15,11 @@ from core import csvfiles
 from core.errors import DomainError, InvalidInput, NotFound
 from core.jobs import JobRunner
 from inference import batch
-from inference.cache import model_cache
 from inference.models import BatchScoringJob, PredictionLog
 from inference.pipeline import Scored
 from inference.services.prediction_log import prediction_logs_write
+from inference.serving.cache import model_cache
+from inference.serving.routing import resolve, route
 from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ def batch_scoring_job_create(
     if version is not None and stage:
         raise InvalidInput("Choose a version or a stage, not both.", field="version")
     try:
-        target = model_cache.resolve(model_name, version=version, stage=stage)
+        target = route(
+            model_name, version=version, stage=stage, source=PredictionLog.Source.BATCH
+        ).target
     except NotFound as exc:
         field = "version" if version is not None else "model"
         raise InvalidInput(exc.message, field=field) from None
@@ -134,7 +137,7 @@ def batch_scoring_job_run(*, job_id: int) -> BatchScoringJob | None:
     final = settings.DATA_DIR / batch.job_dir(job.pk) / "output.csv"
     partial = final.with_name("output.csv.partial")
     try:
-        target = model_cache.resolve(job.registered_model.name, version=job.model_version.version)
+        target = resolve(job.registered_model.name, version=job.model_version.version)
         serving = model_cache.get(target)
         layout = batch.read_layout(job.input_file)
         pulse.progress(rows_total=batch.count_rows(job.input_file, layout.delimiter))

@@ -11,8 +11,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotFound
-from inference.logwriter import log_writer
 from inference.models import PredictionLog
+from inference.serving.logwriter import log_writer
 
 
 @dataclass
@@ -57,7 +57,7 @@ def _await_recent(ids: set[uuid.UUID]) -> None:
     """Wait (up to a few flush intervals) until the recent ones among `ids` are in the log.
 
     The API's log rows reach the table up to PREDICTION_LOG_FLUSH_SECONDS after their
-    response (inference.logwriter), and a client may send the label at once. The id's own
+    response (inference.serving.logwriter), and a client may send the label at once. The id's own
     timestamp says whether that can be the case, so older or forged ids cost nothing here.
     """
     if not settings.PREDICTION_LOG_BUFFERED or connection.vendor != "postgresql":

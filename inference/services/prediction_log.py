@@ -1,5 +1,5 @@
 """The prediction log's write path: API rows through the buffered writer (one COPY per flush
-interval, inference.logwriter), pages, batch jobs and SQLite one bulk write per request.
+interval, inference.serving.logwriter), pages, batch jobs and SQLite one bulk write per request.
 
 Measured on the serving benchmark (bench/serving/README.md), PostgreSQL's side of the log was
 half the machine's CPU on 100-row requests, so this path is shaped by those numbers:
@@ -25,27 +25,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inference.cache import Target
-from inference.logwriter import log_writer
 from inference.models import PredictionLog
 from inference.pipeline import Scored
-
-LOG_COLUMNS = (
-    "id",
-    "registered_model_id",
-    "model_version_id",
-    "ab_test_id",
-    "arm",
-    "unit_hash",
-    "source",
-    "request_id",
-    "features",
-    "prediction",
-    "probabilities",
-    "unknown_categories",
-    "latency_ms",
-    "created_at",
-)
+from inference.serving.cache import Target
+from inference.serving.logrow import JSON_COLUMNS, LOG_COLUMNS, LogRow
+from inference.serving.logwriter import log_writer
 
 COPY_SQL = f"COPY {PredictionLog._meta.db_table} ({', '.join(LOG_COLUMNS)}) FROM STDIN"
 
@@ -90,7 +74,7 @@ def prediction_logs_write(
     """Write one request's rows to the prediction log in one bulk statement.
 
     `buffered` (the prediction endpoints, PostgreSQL, PREDICTION_LOG_BUFFERED): the rows are
-    formatted here and handed to this process's `inference.logwriter`, which writes what
+    formatted here and handed to this process's `inference.serving.logwriter`, which writes what
     every request of the last PREDICTION_LOG_FLUSH_SECONDS gave it in one COPY; see there for
     what that trades. When its buffer is full, or it is off, the rows are written as below.
 
@@ -125,26 +109,26 @@ def prediction_logs_write(
         ):
             copy_rows(connection, data)
         return
-    records = [
-        (
-            pid.replace("-", ""),  # Django keeps UUIDs as 32 hex digits on SQLite
-            target.model_id,
-            target.version_id,
-            ab_test_id,
-            arm,
-            unit_hash,
-            source,
-            request_id,
-            json_text(instances[i]),
-            scored.labels[i],
-            json_text(probabilities[i]),
-            json_text(scored.unknown[i]),
-            latency_ms,
-            connection.ops.adapt_datetimefield_value(created_at),
+    rows = [
+        LogRow(
+            id=pid.replace("-", ""),  # Django keeps UUIDs as 32 hex digits on SQLite
+            registered_model_id=target.model_id,
+            model_version_id=target.version_id,
+            ab_test_id=ab_test_id,
+            arm=arm,
+            unit_hash=unit_hash,
+            source=source,
+            request_id=request_id,
+            features=instances[i],
+            prediction=scored.labels[i],
+            probabilities=probabilities[i],
+            unknown_categories=scored.unknown[i],
+            latency_ms=latency_ms,
+            created_at=created_at,
         )
         for i, pid in enumerate(ids)
     ]
-    _sqlite_insert(records)
+    _sqlite_insert(rows)
 
 
 def copy_rows_text(
@@ -159,8 +143,12 @@ def copy_rows_text(
     latency_ms: float,
     created_at,
 ) -> bytes:
-    """The rows in COPY's text format, in LOG_COLUMNS order (`probabilities`: per row
-    {class label: probability})."""
+    """The rows in COPY's text format, one line per row, columns in LOG_COLUMNS order
+    (`probabilities`: per row {class label: probability}).
+
+    Formatted by hand rather than from LogRow objects: this is the hot path of every API
+    prediction. tests/inference/test_prediction_log.py parses the text back into LogRows.
+    """
     ab_test_id, arm, unit_hash, source, request_id = shared
     # Every row of a request shares these columns: formatted once.
     middle = "\t".join(
@@ -219,7 +207,22 @@ def copy_rows(db, data: bytes, *, async_commit: bool | None = None) -> None:
             raw.execute("COMMIT")
 
 
-def _sqlite_insert(records: list[tuple]) -> None:
+def _sqlite_value(name: str, value):
+    if name in JSON_COLUMNS:
+        return json_text(value)
+    if name == "created_at":
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
+
+
+def _sqlite_insert(rows: list[LogRow]) -> None:
+    records = [
+        tuple(
+            _sqlite_value(name, value)
+            for name, value in zip(LOG_COLUMNS, row.values(), strict=True)
+        )
+        for row in rows
+    ]
     table = connection.ops.quote_name(PredictionLog._meta.db_table)
     placeholders = "(" + ", ".join(["%s"] * len(LOG_COLUMNS)) + ")"
     # SQLite binds at most 32,766 variables per statement: 2,000 rows of 14 columns at a time.

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 
 from inference import metrics
-from inference.cache import Target, model_cache
 from inference.ids import new_prediction_ids
 from inference.models import PredictionLog
 from inference.pipeline import Scored
 from inference.services.prediction_log import prediction_logs_write
+from inference.serving.cache import Target, model_cache
+from inference.serving.routing import Route, route
 from inference.validation import RequestError
 
 logger = logging.getLogger(__name__)
 
-MAX_UNIT_ID_CHARS = 200
-
 
 @dataclass
 class Served:
+    route: Route
     target: Target
     class_labels: list[str]
     ids: list[str]  # UUIDv7, one per row
@@ -50,24 +47,6 @@ class Served:
         ]
 
 
-def unit_id_hash(unit_id) -> str:
-    """A keyed hash of the caller's unit id: stable per id, the id itself never stored."""
-    if unit_id is None or unit_id == "":
-        return ""
-    if not isinstance(unit_id, str | int) or isinstance(unit_id, bool):
-        raise RequestError(
-            "`unit_id` must be a string or an integer.", reason="bad_request", field="unit_id"
-        )
-    text = str(unit_id)
-    if len(text) > MAX_UNIT_ID_CHARS:
-        raise RequestError(
-            f"`unit_id` is longer than {MAX_UNIT_ID_CHARS} characters.",
-            reason="bad_request",
-            field="unit_id",
-        )
-    return hmac.new(settings.SECRET_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
 def predictions_serve(
     *,
     model_name: str,
@@ -80,19 +59,23 @@ def predictions_serve(
     source: str = PredictionLog.Source.REST,
     request_id: str = "",
     started: float | None = None,
+    chosen: Route | None = None,
 ) -> Served:
     """Validate, predict and log one request's rows (either `instances`, row objects, or
     `columns`, one list per feature with `n_rows` values).
 
-    Raises NotFound (unknown model or version), Conflict (corrupt version), RequestError
-    (malformed rows; counted by reason). Every served row goes to the prediction log
-    (`prediction_logs_write`): API rows through the process's buffered writer, page rows
-    before this returns.
+    The version is `chosen`, a route the caller already took (V2 needs the version's inputs
+    to decode its request), else `inference.serving.routing.route` decides from `version`,
+    `stage` and the unit. Raises NotFound (unknown model or version), Conflict (corrupt
+    version), RequestError (malformed rows; counted by reason). Every served row goes to
+    the prediction log (`prediction_logs_write`) with the route's A/B test and arm: API rows
+    through the process's buffered writer, page rows before this returns.
     """
     started = time.perf_counter() if started is None else started
-    target = model_cache.resolve(model_name, version=version, stage=stage)
+    if chosen is None:
+        chosen = route(model_name, version=version, stage=stage, unit_id=unit_id, source=source)
+    target = chosen.target
     serving = model_cache.get(target)
-    unit_hash = unit_id_hash(unit_id)
     try:
         if columns is not None:
             scored = serving.score_columns(columns, n_rows)
@@ -111,7 +94,9 @@ def predictions_serve(
         instances=instances,
         scored=scored,
         class_labels=serving.class_labels,
-        unit_hash=unit_hash,
+        unit_hash=chosen.unit_hash,
+        ab_test_id=chosen.ab_test_id,
+        arm=chosen.arm,
         source=source,
         request_id=request_id,
         latency_ms=latency * 1000.0,
@@ -122,7 +107,9 @@ def predictions_serve(
     metrics.record_served(
         target, source, scored, serving.class_labels, time.perf_counter() - started
     )
-    return Served(target=target, class_labels=serving.class_labels, ids=ids, scored=scored)
+    return Served(
+        route=chosen, target=target, class_labels=serving.class_labels, ids=ids, scored=scored
+    )
 
 
 def _rows_from_columns(columns: dict, names: list[str], n: int) -> list[dict]:

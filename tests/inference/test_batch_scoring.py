@@ -13,9 +13,9 @@ from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 from core.errors import InvalidInput
-from inference.cache import model_cache
 from inference.models import BatchScoringJob, PredictionLog
 from inference.services import batch_scoring_job_create
+from inference.serving.cache import model_cache
 from inference.tasks import score_batch_task
 from registry.services import model_version_load
 from tests.conftest import wait_for

@@ -2,9 +2,9 @@ import uuid
 
 import pytest
 
-from inference.cache import model_cache
 from inference.models import PredictionLog
 from inference.selectors import live_accuracy_get
+from inference.serving.cache import model_cache
 from tests.inference.models import feature_rows, register
 
 pytestmark = pytest.mark.django_db

@@ -11,12 +11,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from inference.cache import Target, model_cache
 from inference.ids import new_prediction_ids
-from inference.logwriter import DROPPED_ROWS, BufferedLogWriter
 from inference.models import PredictionLog
 from inference.services import feedback, prediction_log
 from inference.services.prediction_log import copy_rows_text
+from inference.serving.cache import Target, model_cache
+from inference.serving.logwriter import DROPPED_ROWS, BufferedLogWriter
 from tests.conftest import wait_for
 from tests.inference.models import feature_rows, register
 

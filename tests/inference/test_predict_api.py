@@ -6,8 +6,8 @@ import pytest
 from django.http import HttpResponse
 from django.urls import path
 
-from inference.cache import model_cache
 from inference.models import PredictionLog
+from inference.serving.cache import model_cache
 from mlops_site import urls as site_urls
 from registry.services import model_version_load
 from tests.inference.models import adult_rows, feature_rows, production, register

@@ -11,8 +11,8 @@ import pytest
 from django.test import Client
 from django.utils.html import escape
 
-from inference.cache import model_cache
 from inference.models import PredictionLog
+from inference.serving.cache import model_cache
 from registry.services import model_version_load
 from tests.inference.models import feature_rows, production, register
 

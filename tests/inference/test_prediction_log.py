@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from django.db import DatabaseError, connection
 
-from inference.cache import Target, model_cache
 from inference.ids import new_prediction_ids
 from inference.models import PredictionLog
 from inference.pipeline import Scored
 from inference.services import prediction_logs_write
+from inference.serving.cache import Target, model_cache
 from tests.inference.models import feature_rows, register
 
 
@@ -136,3 +136,107 @@ def test_a_nul_character_is_a_400_naming_the_field(api_client):
     assert bad_request_id.status_code == 400
     assert bad_request_id.json()["field"] == "request_id"
     assert PredictionLog.objects.count() == 0
+
+
+def test_the_log_row_matches_the_model_columns():
+    # given the one definition of a log row and the ORM model of the table
+    from django.db import models as django_models
+
+    from inference.serving.logrow import FEEDBACK_COLUMNS, JSON_COLUMNS, LOG_COLUMNS
+
+    model_fields = {f.column: f for f in PredictionLog._meta.concrete_fields}
+
+    # then the write path fills every column but those the feedback service fills later
+    assert set(LOG_COLUMNS) == set(model_fields) - FEEDBACK_COLUMNS
+    assert FEEDBACK_COLUMNS <= set(model_fields)
+    # and its JSON columns are the model's JSON fields
+    json_fields = {c for c, f in model_fields.items() if isinstance(f, django_models.JSONField)}
+    assert json_fields == JSON_COLUMNS
+
+
+def test_copy_text_parses_back_into_log_rows():
+    # given a request's rows with every awkward value the COPY text format has to escape
+    from datetime import UTC, datetime
+
+    from inference.services.prediction_log import copy_rows_text
+    from inference.serving.logrow import LOG_COLUMNS, LogRow
+
+    target = Target(
+        model_id=7,
+        model_name="m",
+        version_id=9,
+        version=2,
+        stage="production",
+        manifest_sha256="0" * 64,
+    )
+    ids = new_prediction_ids(2)
+    instances = [{"a": "tab\there", "b": 'back\\slash "q"'}, {"a": "new\nline", "b": None}]
+    probabilities = [{"x\ty": 0.25, "z": 0.75}, {"x\ty": 0.5, "z": 0.5}]
+    created = datetime(2026, 12, 4, 3, 0, 0, 123456, tzinfo=UTC)
+
+    # when they are formatted for COPY and each line is parsed as PostgreSQL's text format
+    text = copy_rows_text(
+        target=target,
+        ids=ids,
+        instances=instances,
+        labels=["a\\b", "z"],
+        probabilities=probabilities,
+        unknown=[["a"], []],
+        shared=(3, "challenger", "h" * 64, "rest", "req\t1"),
+        latency_ms=1.5,
+        created_at=created,
+    ).decode()
+    parsed = []
+    for line in text.splitlines():
+        cells = [_unescape_copy(cell) for cell in line.split("\t")]
+        assert len(cells) == len(LOG_COLUMNS)
+        parsed.append(dict(zip(LOG_COLUMNS, cells, strict=True)))
+
+    # then every column holds its LogRow field, in LOG_COLUMNS order
+    import json
+
+    for i, row in enumerate(parsed):
+        expected = LogRow(
+            id=ids[i],
+            registered_model_id=7,
+            model_version_id=9,
+            ab_test_id=3,
+            arm="challenger",
+            unit_hash="h" * 64,
+            source="rest",
+            request_id="req\t1",
+            features=instances[i],
+            prediction=["a\\b", "z"][i],
+            probabilities=probabilities[i],
+            unknown_categories=[["a"], []][i],
+            latency_ms=1.5,
+            created_at=created,
+        )
+        got = {
+            **row,
+            "registered_model_id": int(row["registered_model_id"]),
+            "model_version_id": int(row["model_version_id"]),
+            "ab_test_id": int(row["ab_test_id"]),
+            "features": json.loads(row["features"]),
+            "probabilities": json.loads(row["probabilities"]),
+            "unknown_categories": json.loads(row["unknown_categories"]),
+            "latency_ms": float(row["latency_ms"]),
+            "created_at": datetime.fromisoformat(row["created_at"]),
+        }
+        assert LogRow(**got) == expected
+
+
+def _unescape_copy(cell: str):
+    """PostgreSQL COPY text format: \\N is NULL, backslash escapes \\t \\n \\r \\\\."""
+    if cell == "\\N":
+        return None
+    out, i = [], 0
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+    while i < len(cell):
+        if cell[i] == "\\":
+            out.append(escapes[cell[i + 1]])
+            i += 2
+        else:
+            out.append(cell[i])
+            i += 1
+    return "".join(out)

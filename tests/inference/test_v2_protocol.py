@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from inference.cache import model_cache
 from inference.models import PredictionLog
+from inference.serving.cache import model_cache
 from registry.services import model_version_load
 from tests.inference.models import adult_rows, feature_rows, register
 

@@ -14,8 +14,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
-from inference.cache import model_cache
 from inference.services import feedback_record
+from inference.serving.cache import model_cache
 from tests.gunicorn_process import gunicorn_server
 from tests.inference.models import feature_rows, register
 
@@ -69,7 +69,7 @@ def test_metrics_without_login_count_a_prediction_request_and_its_rows(client, a
     assert delta("modelyard_prediction_requests_total", **ADULT_V1, protocol="rest") == 1
     assert delta("modelyard_prediction_latency_seconds_count", **ADULT_V1, protocol="rest") == 1
     assert delta("modelyard_predictions_total", **ADULT_V1) == 3
-    # (predictions skip django-prometheus's generic counters: see inference/middleware.py)
+    # (predictions skip django-prometheus's generic counters: see inference/serving/middleware.py)
     assert (
         delta(
             "django_http_responses_total_by_status_view_method_total",
@@ -248,7 +248,7 @@ def test_prediction_requests_skip_the_generic_django_counters(api_client):
     # given a production model
     from django_prometheus.middleware import Metrics
 
-    from inference.cache import model_cache
+    from inference.serving.cache import model_cache
 
     model_cache.clear()
     register("logreg")

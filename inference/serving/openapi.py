@@ -1,6 +1,6 @@
 """OpenAPI entries for the prediction endpoints.
 
-They are plain Django views (see inference/http.py for why), which drf-spectacular does not
+They are plain Django views (see inference/serving/http.py for why), which drf-spectacular does not
 discover; this post-processing hook adds them so Swagger UI documents them with the rest.
 """
 

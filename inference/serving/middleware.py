@@ -23,7 +23,7 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
-from inference.http import json_response, rest_error, v2_error
+from inference.serving.http import json_response, rest_error, v2_error
 
 # REST predict, and the whole V2 protocol (health, metadata, infer).
 PREDICTION_PATH = re.compile(r"/api/v1/models/[^/]+/predict|/v2(?:/.*)?")

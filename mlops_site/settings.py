@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_prometheus",
     "mlops_site",
+    "core",
     "registry",
     "training",
     "inference",

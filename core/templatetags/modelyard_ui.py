@@ -1,4 +1,4 @@
-"""Small display helpers shared by the training and registry pages."""
+"""Small display helpers shared by every app's pages (`{% load modelyard_ui %}`)."""
 
 import json
 import math

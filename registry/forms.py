@@ -55,7 +55,24 @@ class SyntheticDatasetForm(forms.Form):
         max_value=200,
         help_text="How many features (x0, x1, ...) the shift and scale change touch.",
     )
+    category_shift = forms.FloatField(
+        initial=0.0,
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Drift: share of rows whose channel becomes “partner”.",
+    )
+    concept_drift = forms.FloatField(
+        initial=0.0,
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Concept drift: share of rows with x0 above its mean whose label changes; "
+        "the features do not move.",
+    )
 
     def params(self) -> SyntheticParams:
         data = {k: v for k, v in self.cleaned_data.items() if k != "name"}
+        for knob in ("category_shift", "concept_drift"):  # optional: empty means none
+            data[knob] = data.get(knob) or 0.0
         return SyntheticParams(**data)

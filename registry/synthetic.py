@@ -12,6 +12,13 @@ Rows are drawn class-first:
 4. Drift, applied to the first `drift_features` numeric features only (they are recorded in the
    parameters, so a drift check has a known answer): x -> mu_j + (x - mu_j) * scale_change +
    mean_shift, where mean_shift is in units of the feature's standard deviation.
+5. Category-frequency drift: a `category_shift` share of rows gets channel "partner" whatever
+   it was, so the channel's level frequencies move (recorded: "channel" is drifted).
+6. Concept drift: among rows whose x0 is above the average of its class means, a
+   `concept_drift` share gets a different label ((y + 1) mod K). The features are drawn
+   exactly as before, so their distribution does not move, only the relation between them
+   and the label does; a feature drift check stays quiet and the model's accuracy drops
+   (recorded as `concept_drifted`).
 
 The same seed with the drift knobs at zero reproduces the undrifted reference exactly, so a
 pair (reference, drifted) differs by the knobs alone.
@@ -42,7 +49,10 @@ class SyntheticParams:
     prior_shift: float = 0.0
     drift_features: int = 2
     categorical_features: bool = True
+    category_shift: float = 0.0
+    concept_drift: float = 0.0
     drifted: list[str] = field(default_factory=list)
+    concept_drifted: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -58,7 +68,13 @@ class SyntheticParams:
             ("prior_shift", -0.98 <= self.prior_shift <= 0.98, "between -0.98 and 0.98"),
             ("drift_features", 0 <= self.drift_features <= self.features, "between 0 and features"),
             ("seed", 0 <= self.seed < 2**32, "between 0 and 2^32 - 1"),
+            ("category_shift", 0.0 <= self.category_shift <= 1.0, "between 0 and 1"),
+            ("concept_drift", 0.0 <= self.concept_drift <= 1.0, "between 0 and 1"),
         ]
+        if self.category_shift and not self.categorical_features:
+            raise InvalidInput(
+                "category_shift needs the categorical features.", field="category_shift"
+            )
         for name, ok, rule in checks:
             if not ok:
                 raise InvalidInput(
@@ -67,7 +83,13 @@ class SyntheticParams:
 
     @property
     def has_drift(self) -> bool:
-        return bool(self.mean_shift or self.scale_change != 1.0 or self.prior_shift)
+        return bool(
+            self.mean_shift
+            or self.scale_change != 1.0
+            or self.prior_shift
+            or self.category_shift
+            or self.concept_drift
+        )
 
 
 def generate(params: SyntheticParams) -> pd.DataFrame:
@@ -105,6 +127,14 @@ def generate(params: SyntheticParams) -> pd.DataFrame:
     if noisy.any():
         y_obs[noisy] = (y[noisy] + draw.integers(1, k, size=int(noisy.sum()))) % k
 
+    # The new knobs draw from a stream of their own, so every earlier knob's rows stay as
+    # they were for the same seed.
+    knobs = np.random.default_rng([params.seed, params.rows, 2])
+    if params.concept_drift:
+        region = x[:, 0] > centre[0]
+        flip = region & (knobs.random(params.rows) < params.concept_drift)
+        y_obs[flip] = (y_obs[flip] + 1) % k
+
     frame = pd.DataFrame(np.round(x, 5), columns=[f"x{j}" for j in range(params.features)])
     if params.categorical_features:
         follows = draw.random(params.rows) < 0.6
@@ -113,6 +143,9 @@ def generate(params: SyntheticParams) -> pd.DataFrame:
         channel_levels = np.array(["web", "store", "phone", "partner"])
         follows = draw.random(params.rows) < 0.6
         channel = np.where(follows, y % 4, draw.integers(0, 4, size=params.rows))
+        if params.category_shift:
+            moved = knobs.random(params.rows) < params.category_shift
+            channel = np.where(moved, 3, channel)
         frame["channel"] = channel_levels[channel]
     labels = (
         np.array(["negative", "positive"]) if k == 2 else np.array([f"class_{i}" for i in range(k)])
@@ -120,7 +153,8 @@ def generate(params: SyntheticParams) -> pd.DataFrame:
     frame["label"] = labels[y_obs]
     params.drifted = (
         [f"x{j}" for j in drift_cols] if (params.mean_shift or params.scale_change != 1.0) else []
-    )
+    ) + (["channel"] if params.category_shift else [])
+    params.concept_drifted = bool(params.concept_drift)
     return frame
 
 

@@ -92,3 +92,44 @@ def test_invalid_parameters_name_the_field(field, value):
 
     assert raised.value.field == field
     assert field in raised.value.message
+
+
+def test_category_shift_moves_only_the_channel_frequencies():
+    # given a reference and its twin with a fifth of the rows moved to channel "partner"
+    reference = generate(SyntheticParams(rows=20_000, seed=3))
+    params = SyntheticParams(rows=20_000, seed=3, category_shift=0.2)
+    drifted = generate(params)
+
+    # then "partner" gained about 0.2 of the remaining share, and nothing else changed
+    before = (reference["channel"] == "partner").mean()
+    after = (drifted["channel"] == "partner").mean()
+    assert after - before == pytest.approx(0.2 * (1 - before), abs=0.01)
+    for col in [c for c in reference.columns if c != "channel"]:
+        assert drifted[col].equals(reference[col]), col
+    assert params.drifted == ["channel"]
+    assert not params.concept_drifted
+
+
+def test_concept_drift_changes_labels_but_not_features():
+    # given a reference and its twin where half the rows with x0 above its mean changed label
+    reference = generate(SyntheticParams(rows=20_000, seed=4, label_noise=0.0))
+    params = SyntheticParams(rows=20_000, seed=4, label_noise=0.0, concept_drift=0.5)
+    drifted = generate(params)
+
+    # then every feature column is identical, the labels differ only in that region
+    features = [c for c in reference.columns if c != "label"]
+    assert drifted[features].equals(reference[features])
+    changed = drifted["label"] != reference["label"]
+    threshold = reference.loc[changed, "x0"].min()
+    region = reference["x0"] >= threshold
+    assert changed.sum() / region.sum() == pytest.approx(0.5, abs=0.03)
+    assert 0.3 < region.mean() < 0.7
+    # and the answer is recorded: nothing drifted in the features, the concept did
+    assert params.drifted == []
+    assert params.concept_drifted and params.has_drift
+
+
+@pytest.mark.parametrize("knob", ["category_shift", "concept_drift"])
+def test_new_knobs_refuse_values_outside_zero_to_one(knob):
+    with pytest.raises(InvalidInput, match=knob):
+        generate(SyntheticParams(rows=100, **{knob: 1.5}))

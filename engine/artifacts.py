@@ -3,6 +3,8 @@
 A version directory holds:
 
 - preprocessor.json: the fitted `TabularPreprocessor` (numpy at serving time);
+- calibration.json: the probability calibrator fitted on the validation rows
+  (`engine.calibration`; versions written before it existed load with none);
 - the family's own files, written and read by its adapter (`engine.families`): for the MLP
   model.safetensors + architecture.json, for scikit-learn families model.skops (skops.io,
   loaded only with the family's explicit trust list);
@@ -26,6 +28,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from engine.calibration import Calibrator
 from engine.errors import ArtifactIntegrityError
 from engine.families import adapter
 from engine.model import FittedModel
@@ -37,6 +40,7 @@ __all__ = ["ArtifactIntegrityError", "artifacts_load", "artifacts_verify", "arti
 FORMAT = "modelyard/1"
 MANIFEST = "manifest.json"
 PREPROCESSOR = "preprocessor.json"
+CALIBRATION = "calibration.json"
 # Reserved manifest keys: manifest_extra may not replace them.
 RESERVED_KEYS = ("format", "family", "params", "class_labels", "threshold", "files")
 LIBRARY_PACKAGES = {
@@ -72,9 +76,12 @@ def library_versions() -> dict[str, str]:
 
 
 def _model_files(model: FittedModel) -> dict[str, bytes]:
-    files = {PREPROCESSOR: _json_bytes(model.preprocessor.to_dict())}
+    files = {
+        PREPROCESSOR: _json_bytes(model.preprocessor.to_dict()),
+        CALIBRATION: _json_bytes(model.calibrator.to_dict()),
+    }
     family_files = adapter(model.family).files(model.estimator)
-    clash = sorted(set(family_files) & {PREPROCESSOR, MANIFEST})
+    clash = sorted(set(family_files) & {PREPROCESSOR, CALIBRATION, MANIFEST})
     if clash:
         raise ValueError(f"The {model.family!r} family may not write {', '.join(clash)}.")
     return {**files, **family_files}
@@ -211,6 +218,12 @@ def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
     except ValueError:
         raise ArtifactIntegrityError(f"{MANIFEST}: unknown model family {family!r}.") from None
     estimator = family_adapter.load(contents, params=params, class_labels=class_labels)
+    calibrator = Calibrator()
+    if CALIBRATION in contents:
+        try:
+            calibrator = Calibrator.from_dict(json.loads(contents[CALIBRATION]))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ArtifactIntegrityError(f"{CALIBRATION}: {exc}") from exc
     return FittedModel(
         preprocessor=preprocessor,
         estimator=estimator,
@@ -219,4 +232,5 @@ def artifacts_load(directory: Path, *, expected: dict[str, str]) -> FittedModel:
         family=family,
         params=params,
         signature=manifest.get("signature"),
+        calibrator=calibrator,
     )

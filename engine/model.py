@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.calibration import Calibrator
 from engine.families import FittedEstimator
 from engine.metrics import predict_indices
 from engine.preprocess import TabularPreprocessor
@@ -27,10 +28,14 @@ class FittedModel:
     family: str
     params: dict
     signature: dict | None = field(default=None)
+    # Fitted on the validation rows (engine.calibration); the identity for older versions.
+    calibrator: Calibrator = field(default_factory=Calibrator)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """(n, n_classes) probabilities, columns in class_labels order."""
-        return self.estimator.predict_proba(self.preprocessor.transform(frame))
+        """(n, n_classes) calibrated probabilities, columns in class_labels order."""
+        return self.calibrator.apply(
+            self.estimator.predict_proba(self.preprocessor.transform(frame))
+        )
 
     def predict(self, frame: pd.DataFrame) -> list[str]:
         indices = predict_indices(self.predict_proba(frame), self.threshold)

@@ -22,6 +22,7 @@ from optuna.study import MaxTrialsCallback, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from engine import vocabulary
+from engine.calibration import fit_calibrator
 from engine.errors import Cancelled, NoSuccessfulTrials
 from engine.families import (
     DEFAULT_MAX_EPOCHS,
@@ -32,6 +33,7 @@ from engine.families import (
     suggest_params,
 )
 from engine.imbalance import STRATEGIES, resample
+from engine.importance import permutation_importances
 from engine.metrics import choose_threshold, evaluate, validation_score
 from engine.model import FittedModel
 from engine.preprocess import TabularPreprocessor
@@ -116,6 +118,7 @@ class PreparedData:
     metric: str
     seed: int
     X_train_encoded: np.ndarray
+    X_val_encoded: np.ndarray  # stage 1 of the validation rows (permutation importance)
     X_val: np.ndarray
     X_test: np.ndarray
     y_train: np.ndarray
@@ -165,6 +168,8 @@ class SearchResult:
     signature: dict
     reference_sample: pd.DataFrame
     input_example: list[dict]
+    # {input feature: {"mean", "std"}}: rise in validation log loss when it is shuffled
+    feature_importance: dict
     n_complete: int
     n_pruned: int
     n_failed: int
@@ -212,7 +217,8 @@ def prepare_data(frame: pd.DataFrame, config: SearchConfig, *, columns: list[dic
     preprocessor = TabularPreprocessor().fit(train_frame, signature)
     # 4.
     X_train_encoded = preprocessor.encode(train_frame)
-    X_val = preprocessor.transform(frame.iloc[val_idx])
+    X_val_encoded = preprocessor.encode(frame.iloc[val_idx])
+    X_val = preprocessor.expand(X_val_encoded)
     X_test = preprocessor.transform(frame.iloc[test_idx])
     # 5.
     raw = train_frame[preprocessor.feature_names]
@@ -227,6 +233,7 @@ def prepare_data(frame: pd.DataFrame, config: SearchConfig, *, columns: list[dic
         metric=resolve_metric(config.metric, len(class_labels)),
         seed=config.seed,
         X_train_encoded=X_train_encoded,
+        X_val_encoded=X_val_encoded,
         X_val=X_val,
         X_test=X_test,
         y_train=y_all[tr],
@@ -461,8 +468,11 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
     """1. Pick the best COMPLETE trial (NoSuccessfulTrials listing the errors if none).
     2. Refit its family, imbalance strategy and parameters on the training rows with the same
        seed, so the refit reproduces the trial's model.
-    3. Choose the threshold on the validation rows (binary) and score the config metric there.
-    4. Evaluate once on the test rows.
+    3. Fit the calibrator on the validation rows (engine.calibration), then choose the
+       threshold (binary) on the calibrated validation probabilities and score the config
+       metric there.
+    4. Evaluate once on the test rows, calibrated; the ECE before calibration is kept too.
+    5. Permutation importance of every input feature on the validation rows.
     """
     # 1.
     records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
@@ -476,9 +486,13 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
         prepared, config, family=best.family, imbalance=best.imbalance, params=best.params
     )
     # 3.
-    p_val = estimator.predict_proba(prepared.X_val)
+    raw_val = estimator.predict_proba(prepared.X_val)
+    calibrator = fit_calibrator(prepared.y_val, raw_val, seed=config.seed)
+    p_val = calibrator.apply(raw_val)
     threshold = choose_threshold(prepared.y_val, p_val) if prepared.n_classes == 2 else None
-    score = validation_score(prepared.metric, prepared.y_val, p_val)
+    # Scored as the trials were, on the model's own probabilities: the refit reproduces the
+    # winning trial's value.
+    score = validation_score(prepared.metric, prepared.y_val, raw_val)
     model = FittedModel(
         preprocessor=prepared.preprocessor,
         estimator=estimator,
@@ -487,13 +501,35 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
         family=best.family,
         params=dict(best.params),
         signature=prepared.signature,
+        calibrator=calibrator,
     )
     # 4.
+    raw_test = estimator.predict_proba(prepared.X_test)
     test_metrics = evaluate(
         prepared.y_test,
-        estimator.predict_proba(prepared.X_test),
+        calibrator.apply(raw_test),
         class_labels=prepared.class_labels,
         threshold=threshold,
+    )
+    uncalibrated = evaluate(
+        prepared.y_test, raw_test, class_labels=prepared.class_labels, threshold=threshold
+    )
+    test_metrics["ece_uncalibrated"] = uncalibrated["ece"]
+    test_metrics["log_loss_uncalibrated"] = uncalibrated["log_loss"]
+    test_metrics["calibration"] = {
+        "method": calibrator.method,
+        "validation_log_loss": calibrator.scores,
+    }
+    test_metrics["curves"]["calibration_uncalibrated"] = uncalibrated["curves"]["calibration"]
+    # 5.
+    importance = permutation_importances(
+        lambda encoded: calibrator.apply(
+            estimator.predict_proba(prepared.preprocessor.expand(encoded))
+        ),
+        prepared.X_val_encoded,
+        prepared.y_val,
+        prepared.preprocessor.feature_names,
+        seed=config.seed,
     )
     test_metrics["refit_seconds"] = round(time.monotonic() - started, 3)
     return SearchResult(
@@ -505,6 +541,7 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
         signature=prepared.signature,
         reference_sample=prepared.reference_sample,
         input_example=prepared.input_example,
+        feature_importance=importance,
         n_complete=len(complete),
         n_pruned=sum(r.state == "pruned" for r in records),
         n_failed=sum(r.state == "failed" for r in records),

@@ -43,6 +43,7 @@ TEST_METRICS: tuple[Metric, ...] = (
     Metric("log_loss", "Log loss", False),
     Metric("brier", "Brier score", False),
     Metric("ece", "Expected calibration error", False),
+    Metric("ece_uncalibrated", "ECE before calibration", False),
 )
 # What a search may optimise on the validation rows.
 OBJECTIVE_METRICS: tuple[Metric, ...] = (

@@ -54,6 +54,7 @@ class ServingModel:
         self.preprocessor = model.preprocessor
         self.encoder = RowEncoder(model.preprocessor, max_rows=max_rows)
         self.estimator = serving_kernel(model.estimator)
+        self.calibrator = model.calibrator
         self.feature_names = self.encoder.names
         # Warm the estimator (numba loads its compiled kernel on the first call), so the first
         # real request does not pay for it.
@@ -64,7 +65,9 @@ class ServingModel:
         return all(kind == "numeric" for kind in self.encoder.kinds.values())
 
     def predict_encoded(self, encoded: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        proba = self.estimator.predict_proba(self.preprocessor.expand(encoded))
+        proba = self.calibrator.apply(
+            self.estimator.predict_proba(self.preprocessor.expand(encoded))
+        )
         labels = self.class_labels
         return proba, [labels[i] for i in predict_indices(proba, self.threshold).tolist()]
 
@@ -76,7 +79,7 @@ class ServingModel:
     def score_columns(self, columns: dict, n_rows: int) -> Scored:
         """One list (or float array) per feature; raises RequestError."""
         expanded, unknown = self.encoder.encode_expanded(columns, n_rows)
-        proba = self.estimator.predict_proba(expanded)
+        proba = self.calibrator.apply(self.estimator.predict_proba(expanded))
         labels = self.class_labels
         predicted = [labels[i] for i in predict_indices(proba, self.threshold).tolist()]
         return Scored(proba=proba, labels=predicted, unknown=unknown)

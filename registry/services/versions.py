@@ -173,6 +173,7 @@ def model_version_register(
                 "signature": result.signature,
                 "dataset_sha256": dataset.sha256,
                 "metrics": _key_metrics(result.test_metrics),
+                "feature_importance": result.feature_importance,
                 "training_job": training_job.pk if training_job is not None else None,
             }
             written = artifacts.artifacts_write(
@@ -191,7 +192,7 @@ def model_version_register(
                 training_job=training_job,
                 family=result.model.family,
                 params={**result.best.params, "imbalance": result.best.imbalance},
-                metrics=result.test_metrics,
+                metrics={**result.test_metrics, "feature_importance": result.feature_importance},
                 validation_score=result.validation_score,
                 threshold=result.model.threshold,
                 signature=result.signature,

@@ -138,7 +138,12 @@ def test_a_new_family_needs_only_its_adapter(tmp_path, monkeypatch):
     kernel = serving_kernel(loaded.estimator)
 
     # then every step went through the adapter and the predictions survive the round trip
-    assert set(written["files"]) == {"manifest.json", "preprocessor.json", "model.skops"}
+    assert set(written["files"]) == {
+        "manifest.json",
+        "preprocessor.json",
+        "calibration.json",
+        "model.skops",
+    }
     assert loaded.family == "gnb"
     assert np.array_equal(
         kernel.predict_proba(prepared.X_val), estimator.predict_proba(prepared.X_val)

@@ -106,7 +106,7 @@ def test_write_then_load_predicts_identically(tmp_path, family, n_classes):
     # and the files are the family's, with no pickle among them
     names = set(written["files"])
     model_files = set(adapter(family).file_names)
-    assert names == {"manifest.json", "preprocessor.json"} | model_files
+    assert names == {"manifest.json", "preprocessor.json", "calibration.json"} | model_files
     assert written["size_bytes"] == sum(f["bytes"] for f in written["files"].values())
     assert written["manifest_sha256"] == written["files"]["manifest.json"]["sha256"]
     manifest = json.loads((tmp_path / "v1" / "manifest.json").read_text())
@@ -136,7 +136,9 @@ def test_trusted_skops_types_cover_what_we_write(tmp_path, family, n_classes):
     assert set(untrusted) <= set(adapter(family).trusted_skops_types)
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "architecture.json", "preprocessor.json"])
+@pytest.mark.parametrize(
+    "name", ["model.safetensors", "architecture.json", "preprocessor.json", "calibration.json"]
+)
 def test_one_flipped_byte_is_caught_and_named(tmp_path, name):
     # given a written MLP model
     model, _ = _model("mlp")

@@ -70,6 +70,28 @@ def test_search_on_adult_finds_a_good_model(adult):
     json.dumps([result.input_example, result.test_metrics, result.signature], allow_nan=False)
 
 
+def test_a_class_weighted_model_is_calibrated_back(adult):
+    # given a search that may only use class weights (which inflate the minority's probability)
+    config = SearchConfig(
+        target="income", n_trials=1, families=["logreg"], imbalance=["class_weight"], seed=0
+    )
+
+    # when it runs
+    result = run_search(adult, config, columns=profile_frame(adult))
+
+    # then a calibrator was chosen on the validation rows and the test ECE fell
+    metrics = result.test_metrics
+    assert metrics["calibration"]["method"] in ("platt", "isotonic")
+    assert set(metrics["calibration"]["validation_log_loss"]) == {"none", "platt", "isotonic"}
+    assert metrics["ece"] < metrics["ece_uncalibrated"]
+    assert metrics["log_loss"] < metrics["log_loss_uncalibrated"]
+    # and the model applies it: its probabilities are the calibrated ones
+    frame = adult.head(50)
+    raw = result.model.estimator.predict_proba(result.model.preprocessor.transform(frame))
+    assert np.allclose(result.model.predict_proba(frame), result.model.calibrator.apply(raw))
+    assert not np.allclose(result.model.predict_proba(frame), raw)
+
+
 def test_every_trial_failing_raises_no_successful_trials_with_the_error(monkeypatch, synthetic):
     # given a model fit that always fails
     def broken_fit(*args, **kwargs):

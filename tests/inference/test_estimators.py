@@ -31,3 +31,36 @@ def test_forest_raw_scores_are_scikit_learns_bit_for_bit(n_rows):
     assert np.array_equal(ours, theirs)
     assert np.array_equal(ours32, theirs32)
     assert forest.depths.max() > 1
+
+
+@pytest.mark.parametrize("calibrator", ["platt", "isotonic"])
+def test_serving_applies_the_versions_calibrator_as_the_loader_does(calibrator):
+    # given a loaded version with a calibrator that visibly moves its probabilities
+    import dataclasses
+
+    import pandas as pd
+
+    from engine.calibration import Calibrator
+    from inference.pipeline import ServingModel
+    from tests.inference.models import feature_rows
+
+    fitted = model_version_load(version=register("logreg"))
+    params = (
+        {"a": 0.5, "b": 0.3}
+        if calibrator == "platt"
+        else {"x": [0.0, 0.3, 0.7, 1.0], "y": [0.1, 0.2, 0.5, 0.6]}
+    )
+    fitted = dataclasses.replace(fitted, calibrator=Calibrator(calibrator, params))
+    serving = ServingModel(
+        fitted, version_id=1, manifest_sha256="x", model_name="adult", version=1, max_rows=100
+    )
+    rows = feature_rows(20)
+
+    # when both predict the same rows
+    served = serving.score_rows(rows).proba
+    loaded = fitted.predict_proba(pd.DataFrame(rows))
+
+    # then the probabilities agree, and they are the calibrated ones
+    assert np.allclose(served, loaded, atol=1e-9)
+    raw = fitted.estimator.predict_proba(fitted.preprocessor.transform(pd.DataFrame(rows)))
+    assert not np.allclose(served, raw, atol=1e-3)

@@ -78,7 +78,7 @@ def env_vars_read_by_project() -> set[str]:
     sources += sorted(REPO_ROOT.glob("*/management/commands/*.py"))
     names = {name for path in sources for name in ENV_READ_PATTERN.findall(path.read_text())}
     # The training engine is Django-free and names the variables it reads in *_ENV constants.
-    for path in sorted(REPO_ROOT.glob("engine/*.py")):
+    for path in sorted(REPO_ROOT.glob("engine/**/*.py")):
         names |= set(re.findall(r'_ENV = "([A-Z][A-Z0-9_]*)"', path.read_text()))
     return names
 

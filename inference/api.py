@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -15,8 +14,14 @@ from core.csvfiles import human_bytes
 from core.errors import Conflict, InvalidInput, NotFound
 from core.uploads import upload_too_large
 from inference.batch import use_batch_upload_limit
+from inference.filters import BatchScoringJobFilter
 from inference.models import BatchScoringJob, PredictionLog
-from inference.serializers import BatchScoringJobSerializer, CreateBatchScoringJobInput
+from inference.serializers import (
+    BatchScoringJobSerializer,
+    BulkFeedbackInput,
+    CreateBatchScoringJobInput,
+    FeedbackInput,
+)
 from inference.services import (
     batch_scoring_job_create,
     feedback_record,
@@ -113,32 +118,6 @@ def predict(request, name: str, *, started: float):
 # -- feedback (DRF: not a hot path) ----------------------------------------------------------
 
 
-class FeedbackInput(serializers.Serializer):
-    label = serializers.JSONField(help_text="The true class, one of the model's class labels.")
-    overwrite = serializers.BooleanField(default=False)
-
-    def validate_label(self, value):
-        if value is None or isinstance(value, dict | list | bool):
-            raise serializers.ValidationError("Send the class label as a string or number.")
-        return value
-
-
-class FeedbackItemInput(FeedbackInput):
-    prediction_id = serializers.CharField(max_length=100)
-    overwrite = None
-
-
-class BulkFeedbackInput(serializers.Serializer):
-    items = FeedbackItemInput(many=True, allow_empty=False)
-    overwrite = serializers.BooleanField(default=False)
-
-    def validate_items(self, value):
-        limit = settings.FEEDBACK_MAX_ITEMS
-        if len(value) > limit:
-            raise serializers.ValidationError(f"At most {limit} items per request.")
-        return value
-
-
 @extend_schema(request=FeedbackInput, responses=OpenApiTypes.OBJECT)
 @api_view(["POST"])
 def prediction_feedback(request, prediction_id: str):
@@ -179,6 +158,7 @@ class BatchScoringJobViewSet(
 
     serializer_class = BatchScoringJobSerializer
     parser_classes = [MultiPartParser, FormParser]
+    filterset_class = BatchScoringJobFilter
 
     def initialize_request(self, request, *args, **kwargs):
         # Before DRF (or its CSRF check) reads the body: the batch limit, not the dataset one.
@@ -190,12 +170,6 @@ class BatchScoringJobViewSet(
         jobs = BatchScoringJob.objects.select_related(
             "registered_model", "model_version", "created_by"
         )
-        model = self.request.query_params.get("model")
-        if model:
-            jobs = jobs.filter(registered_model__name=model)
-        status_filter = self.request.query_params.get("status")
-        if status_filter:
-            jobs = jobs.filter(status=status_filter)
         return jobs
 
     @extend_schema(request=CreateBatchScoringJobInput, responses={201: BatchScoringJobSerializer})

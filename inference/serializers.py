@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -56,3 +57,29 @@ class CreateBatchScoringJobInput(serializers.Serializer):
         required=False, min_value=1, help_text="Defaults to the production version."
     )
     stage = serializers.ChoiceField(choices=ModelVersion.Stage.choices, required=False)
+
+
+class FeedbackInput(serializers.Serializer):
+    label = serializers.JSONField(help_text="The true class, one of the model's class labels.")
+    overwrite = serializers.BooleanField(default=False)
+
+    def validate_label(self, value):
+        if value is None or isinstance(value, dict | list | bool):
+            raise serializers.ValidationError("Send the class label as a string or number.")
+        return value
+
+
+class FeedbackItemInput(FeedbackInput):
+    prediction_id = serializers.CharField(max_length=100)
+    overwrite = None
+
+
+class BulkFeedbackInput(serializers.Serializer):
+    items = FeedbackItemInput(many=True, allow_empty=False)
+    overwrite = serializers.BooleanField(default=False)
+
+    def validate_items(self, value):
+        limit = settings.FEEDBACK_MAX_ITEMS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} items per request.")
+        return value

@@ -9,6 +9,7 @@ from core.errors import InvalidInput
 from core.permissions import IsStaff
 from core.uploads import upload_too_large
 from registry import selectors, services
+from registry.filters import ModelVersionFilter, StageTransitionFilter
 from registry.models import ModelVersion, StageTransition
 from registry.serializers import (
     CreateDatasetInput,
@@ -113,20 +114,12 @@ class RegisteredModelViewSet(viewsets.ReadOnlyModelViewSet):
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     """Model versions (filter with ?model=NAME&stage=STAGE); promote and archive them."""
 
+    filterset_class = ModelVersionFilter
+
     def get_queryset(self):
-        qs = ModelVersion.objects.select_related("registered_model")
-        model = self.request.query_params.get("model")
-        stage = self.request.query_params.get("stage")
-        if model:
-            qs = qs.filter(registered_model__name=model)
-        if stage:
-            if stage not in ModelVersion.Stage.values:
-                choices = ", ".join(ModelVersion.Stage.values)
-                raise InvalidInput(
-                    f"Unknown stage {stage!r}; choose one of {choices}.", field="stage"
-                )
-            qs = qs.filter(stage=stage)
-        return qs.order_by("registered_model__name", "-version")
+        return ModelVersion.objects.select_related("registered_model").order_by(
+            "registered_model__name", "-version"
+        )
 
     def get_serializer_class(self):
         return ModelVersionListSerializer if self.action == "list" else ModelVersionSerializer
@@ -165,10 +158,7 @@ class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
     """The audit trail of stage changes (filter with ?model=NAME)."""
 
     serializer_class = StageTransitionSerializer
+    filterset_class = StageTransitionFilter
 
     def get_queryset(self):
-        qs = StageTransition.objects.select_related("model_version__registered_model")
-        model = self.request.query_params.get("model")
-        if model:
-            qs = qs.filter(model_version__registered_model__name=model)
-        return qs
+        return StageTransition.objects.select_related("model_version__registered_model")

@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from training import services
+from training.filters import TrainingJobFilter
 from training.models import TrainingJob
 from training.serializers import (
     CreateTrainingJobInput,
@@ -15,15 +16,14 @@ from training.serializers import (
 class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Training jobs: start a search, follow its progress and trials, cancel it."""
 
+    filterset_class = TrainingJobFilter
+
     def get_queryset(self):
         qs = TrainingJob.objects.select_related(
             "dataset", "created_by", "result_version__registered_model"
         )
         if self.action == "retrieve":
             qs = qs.prefetch_related("trials")
-        status_filter = self.request.query_params.get("status")
-        if status_filter:
-            qs = qs.filter(status=status_filter)
         return qs
 
     def get_serializer_class(self):

@@ -10,55 +10,6 @@ def dataset_list() -> QuerySet[Dataset]:
     )
 
 
-def dataset_get_charts(dataset: Dataset) -> list[dict]:
-    """Plotly figure specs (data + layout) for each column, the target's first."""
-    charts = []
-    ordered = sorted(dataset.columns, key=lambda c: c["name"] != dataset.target)
-    for column in ordered:
-        is_target = column["name"] == dataset.target
-        if is_target and dataset.target_classes:
-            labels = [label for label, _ in dataset.target_classes]
-            counts = [count for _, count in dataset.target_classes]
-            trace = {"type": "bar", "x": labels, "y": counts, "marker": {"color": "#e8590c"}}
-        elif "histogram" in column:
-            edges = column["histogram"]["edges"]
-            centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
-            trace = {
-                "type": "bar",
-                "x": centres,
-                "y": column["histogram"]["counts"],
-                "width": widths,
-                "marker": {"color": "#1971c2"},
-            }
-        elif column.get("top"):
-            labels = [label for label, _ in column["top"]]
-            counts = [count for _, count in column["top"]]
-            if column.get("other_count"):
-                labels.append("(other)")
-                counts.append(column["other_count"])
-            trace = {"type": "bar", "x": labels, "y": counts, "marker": {"color": "#2f9e44"}}
-        else:
-            continue
-        charts.append(
-            {
-                "id": f"chart-{len(charts)}",
-                "name": column["name"],
-                "is_target": is_target,
-                "figure": {
-                    "data": [trace],
-                    "layout": {
-                        "title": {"text": column["name"] + (" (target)" if is_target else "")},
-                        "margin": {"l": 40, "r": 10, "t": 40, "b": 60},
-                        "height": 360 if is_target else 260,
-                        "bargap": 0.05,
-                    },
-                },
-            }
-        )
-    return charts
-
-
 def registered_model_list() -> QuerySet[RegisteredModel]:
     return RegisteredModel.objects.annotate(version_count=Count("versions")).prefetch_related(
         Prefetch(
@@ -81,9 +32,6 @@ def model_version_get_production(model_name: str) -> ModelVersion | None:
 # (key, label, higher_is_better) for the scalar test-set metrics, in table order.
 SCALAR_METRICS = [(m.name, m.label, m.higher_is_better) for m in vocabulary.TEST_METRICS]
 KEY_METRICS = vocabulary.HEADLINE_METRICS
-MAX_CURVE_POINTS = 300
-_CHART_MARGIN = {"l": 55, "r": 20, "t": 40, "b": 50}
-_COLOURS = ("#1971c2", "#e8590c")
 
 
 def registered_model_summaries() -> list[dict]:
@@ -167,176 +115,9 @@ def model_version_history(version: ModelVersion) -> QuerySet[StageTransition]:
     return version.transitions.select_related("actor").order_by("-created_at", "-id")
 
 
-def _round(values, digits: int = 4) -> list:
-    return [None if v is None else round(float(v), digits) for v in values]
-
-
-def _thin(*series: list) -> list[list]:
-    """Keep at most MAX_CURVE_POINTS evenly spaced points (first and last included)."""
-    n = min(len(s) for s in series) if series else 0
-    if n <= MAX_CURVE_POINTS:
-        return [list(s[:n]) for s in series]
-    step = (n - 1) / (MAX_CURVE_POINTS - 1)
-    picks = sorted({round(i * step) for i in range(MAX_CURVE_POINTS)})
-    return [[s[i] for i in picks] for s in series]
-
-
-def _curve(metrics: dict, name: str, *keys: str) -> list[list] | None:
-    curve = ((metrics or {}).get("curves") or {}).get(name) or {}
-    series = [curve.get(k) for k in keys]
-    if not all(isinstance(s, list) and s for s in series):
-        return None
-    return [_round(s) for s in _thin(*series)]
-
-
-def _diagonal() -> dict:
-    return {
-        "type": "scatter",
-        "mode": "lines",
-        "x": [0, 1],
-        "y": [0, 1],
-        "name": "chance",
-        "line": {"dash": "dash", "color": "#adb5bd", "width": 1},
-        "hoverinfo": "skip",
-        "showlegend": False,
-    }
-
-
-def _unit_layout(x_title: str, y_title: str, **extra) -> dict:
-    return {
-        "xaxis": {"title": {"text": x_title}, "range": [0, 1]},
-        "yaxis": {"title": {"text": y_title}, "range": [0, 1.02]},
-        "margin": _CHART_MARGIN,
-        "height": 340,
-        "legend": {"x": 1, "xanchor": "right", "y": 0.02},
-        **extra,
-    }
-
-
-def _roc_trace(version: ModelVersion, colour: str, label: str | None = None) -> dict | None:
-    roc = _curve(version.metrics, "roc", "fpr", "tpr")
-    if roc is None:
-        return None
-    auc = (version.metrics or {}).get("roc_auc")
-    name = label or "ROC"
-    if isinstance(auc, int | float):
-        name += f" (AUC {auc:.3f})"
-    return {
-        "type": "scatter",
-        "mode": "lines",
-        "name": name,
-        "x": roc[0],
-        "y": roc[1],
-        "line": {"color": colour, "width": 2},
-    }
-
-
-def model_version_get_charts(version: ModelVersion) -> list[dict]:
-    """Confusion matrix, ROC, precision-recall and calibration figures: [{id, title, figure}].
-    A figure the metrics hold no data for is left out."""
-    metrics = version.metrics or {}
-    charts = []
-    matrix = metrics.get("confusion_matrix")
-    if isinstance(matrix, list) and matrix and all(isinstance(r, list) for r in matrix):
-        labels = [str(c) for c in version.class_labels] or [str(i) for i in range(len(matrix))]
-        labels = labels[: len(matrix)]
-        charts.append(
-            {
-                "id": "chart-confusion",
-                "title": "Confusion matrix (test set)",
-                "figure": {
-                    "data": [
-                        {
-                            "type": "heatmap",
-                            "z": matrix,
-                            "x": labels,
-                            "y": labels,
-                            "colorscale": [[0, "#f1f3f5"], [1, "#1971c2"]],
-                            "texttemplate": "%{z}",
-                            "hovertemplate": "actual %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
-                            "showscale": False,
-                        }
-                    ],
-                    "layout": {
-                        "xaxis": {"title": {"text": "predicted"}, "type": "category"},
-                        "yaxis": {
-                            "title": {"text": "actual"},
-                            "type": "category",
-                            "autorange": "reversed",
-                        },
-                        "margin": _CHART_MARGIN,
-                        "height": max(300, 60 + 45 * len(labels)),
-                    },
-                },
-            }
-        )
-    roc = _roc_trace(version, _COLOURS[0])
-    if roc is not None:
-        charts.append(
-            {
-                "id": "chart-roc",
-                "title": "ROC curve",
-                "figure": {
-                    "data": [_diagonal(), roc],
-                    "layout": _unit_layout("false positive rate", "true positive rate"),
-                },
-            }
-        )
-    pr = _curve(metrics, "pr", "recall", "precision")
-    if pr is not None:
-        name = "precision-recall"
-        if isinstance(metrics.get("pr_auc"), int | float):
-            name += f" (AP {metrics['pr_auc']:.3f})"
-        charts.append(
-            {
-                "id": "chart-pr",
-                "title": "Precision-recall curve",
-                "figure": {
-                    "data": [
-                        {
-                            "type": "scatter",
-                            "mode": "lines",
-                            "name": name,
-                            "x": pr[0],
-                            "y": pr[1],
-                            "line": {"color": "#2f9e44", "width": 2},
-                        }
-                    ],
-                    "layout": _unit_layout("recall", "precision", showlegend=True),
-                },
-            }
-        )
-    calibration = _curve(metrics, "calibration", "mean_predicted", "fraction_positive")
-    if calibration is not None:
-        counts = ((metrics.get("curves") or {}).get("calibration") or {}).get("count") or []
-        trace = {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": "model",
-            "x": calibration[0],
-            "y": calibration[1],
-            "line": {"color": "#e8590c", "width": 2},
-        }
-        if len(counts) == len(calibration[0]):
-            trace["customdata"] = counts
-            trace["hovertemplate"] = (
-                "predicted %{x:.3f}<br>observed %{y:.3f}<br>%{customdata} rows<extra></extra>"
-            )
-        charts.append(
-            {
-                "id": "chart-calibration",
-                "title": "Calibration (reliability)",
-                "figure": {
-                    "data": [_diagonal(), trace],
-                    "layout": _unit_layout("mean predicted probability", "fraction positive"),
-                },
-            }
-        )
-    return charts
-
-
 def model_version_compare(a: ModelVersion, b: ModelVersion) -> dict:
-    """Side by side: metric rows with b - a deltas judged better/worse, params, overlaid ROC."""
+    """Side by side: metric rows with b - a deltas judged better/worse, and the parameters
+    (`registry.charts.model_version_compare_charts` draws their curves)."""
     metric_rows = []
     for key, label, higher in SCALAR_METRICS:
         va, vb = (a.metrics or {}).get(key), (b.metrics or {}).get(key)
@@ -375,24 +156,4 @@ def model_version_compare(a: ModelVersion, b: ModelVersion) -> dict:
     param_rows.insert(
         0, {"key": "family", "a": a.family, "b": b.family, "differs": a.family != b.family}
     )
-    traces = [
-        t
-        for t in (
-            _roc_trace(a, _COLOURS[0], f"v{a.version}"),
-            _roc_trace(b, _COLOURS[1], f"v{b.version}"),
-        )
-        if t is not None
-    ]
-    charts = []
-    if traces:
-        charts.append(
-            {
-                "id": "chart-roc-compare",
-                "title": "ROC curves",
-                "figure": {
-                    "data": [_diagonal(), *traces],
-                    "layout": _unit_layout("false positive rate", "true positive rate"),
-                },
-            }
-        )
-    return {"metrics": metric_rows, "params": param_rows, "charts": charts}
+    return {"metrics": metric_rows, "params": param_rows}

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import DomainError
 from core.permissions import staff_required
 from core.uploads import upload_form_refusing_oversize
+from registry import charts as registry_charts
 from registry import selectors, services
 from registry.forms import DatasetTargetForm, DatasetUploadForm, SyntheticDatasetForm
 from registry.models import Dataset, ModelVersion, RegisteredModel
@@ -58,7 +59,7 @@ def dataset_upload(request):
 
 def dataset_detail(request, pk: int):
     dataset = get_object_or_404(selectors.dataset_list(), pk=pk)
-    charts = selectors.dataset_get_charts(dataset)
+    charts = registry_charts.dataset_charts(dataset)
     return render(
         request,
         "registry/dataset_detail.html",
@@ -173,7 +174,7 @@ def model_detail(request, name: str):
 @require_GET
 def version_detail(request, name: str, version: int):
     mv = _version_or_404(name, version)
-    charts = selectors.model_version_get_charts(mv)
+    charts = registry_charts.model_version_charts(mv)
     allowed = ALLOWED_TRANSITIONS.get(mv.stage, set())
     actions = [
         {
@@ -232,7 +233,10 @@ def version_compare(request, name: str):
         return redirect("registry:model_detail", name=name)
     a = _version_or_404(name, a_number)
     b = _version_or_404(name, b_number)
-    comparison = selectors.model_version_compare(a, b)
+    comparison = {
+        **selectors.model_version_compare(a, b),
+        "charts": registry_charts.model_version_compare_charts(a, b),
+    }
     return render(
         request,
         "registry/version_compare.html",

@@ -4,6 +4,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import DomainError
+from training import charts as training_charts
 from training import selectors
 from training.forms import TrainingJobForm
 from training.models import TrainingJob
@@ -67,7 +68,7 @@ def _status_context(job: TrainingJob) -> dict:
 def job_detail(request, pk: int):
     job = get_object_or_404(selectors.training_job_list(), pk=pk)
     trials = selectors.training_job_trials(job)
-    charts = selectors.training_job_get_charts(job, trials)
+    charts = training_charts.training_job_charts(job, trials)
     best = selectors.training_job_best_trial(job, trials)
     return render(
         request,

@@ -14,6 +14,7 @@ from django.utils import timezone
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.services import dataset_generate_synthetic
 from registry.synthetic import SyntheticParams
+from training import charts as training_charts
 from training import selectors
 from training.models import TrainingJob, Trial
 
@@ -436,7 +437,7 @@ def test_best_so_far_follows_a_minimised_metric(dataset):
     for n, value in enumerate([0.6, 0.5, 0.7, 0.4]):
         Trial.objects.create(job=job, number=n, family="hgb", state="complete", value=value)
 
-    charts = {c["id"]: c for c in selectors.training_job_get_charts(job)}
+    charts = {c["id"]: c for c in training_charts.training_job_charts(job)}
 
     best = next(t for t in charts["chart-history"]["figure"]["data"] if t["name"] == "best so far")
     assert best["y"] == [0.6, 0.5, 0.5, 0.4]

@@ -46,6 +46,22 @@ class Calibrator:
     params: dict = field(default_factory=dict)
     # Cross-fitted validation log loss of every candidate, for the version page.
     scores: dict = field(default_factory=dict)
+    _steps: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown calibration method {self.method!r}.")
+        # The isotonic steps as arrays once: converting the JSON lists on every call cost
+        # more than the rest of a serving request's calibration.
+        steps = (
+            (
+                np.asarray(self.params["x"], dtype=np.float64),
+                np.asarray(self.params["y"], dtype=np.float64),
+            )
+            if self.method == "isotonic"
+            else None
+        )
+        object.__setattr__(self, "_steps", steps)
 
     def apply(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated (n, K) probabilities; rows sum to 1."""
@@ -54,14 +70,14 @@ class Calibrator:
         if self.method == "temperature":
             log_p = np.log(np.clip(proba, 1e-15, 1.0))
             return softmax(log_p / self.params["temperature"], axis=1)
-        p1 = proba[:, 1]
+        p1 = np.asarray(proba[:, 1], dtype=np.float64)
         if self.method == "platt":
-            z = logit(np.clip(p1, 1e-15, 1 - 1e-15))
-            q1 = expit(self.params["a"] * z + self.params["b"])
-        elif self.method == "isotonic":
-            q1 = np.interp(p1, self.params["x"], self.params["y"])
+            p1 = np.clip(p1, 1e-15, 1 - 1e-15)
+            z = self.params["a"] * np.log(p1 / (1.0 - p1)) + self.params["b"]
+            q1 = 1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0)))  # expit, numpy only
         else:
-            raise ValueError(f"Unknown calibration method {self.method!r}.")
+            xs, ys = self._steps
+            q1 = np.interp(p1, xs, ys)
         q1 = np.clip(q1, EPS, 1.0 - EPS)
         return np.column_stack([1.0 - q1, q1])
 
@@ -71,8 +87,6 @@ class Calibrator:
     @classmethod
     def from_dict(cls, data: dict) -> Calibrator:
         method = data.get("method", "none")
-        if method not in METHODS:
-            raise ValueError(f"Unknown calibration method {method!r}.")
         return cls(
             method=method, params=dict(data.get("params") or {}), scores=data.get("scores") or {}
         )

@@ -65,6 +65,8 @@ ARTIFACTS_DIR = DATA_DIR / "artifacts"
 # the version's artifact directory: the loader refuses any file it did not write there.
 DERIVED_DIR = DATA_DIR / "derived"
 UPLOAD_TMP_DIR = DATA_DIR / "tmp"
+# CSVs uploaded to be checked for drift (kept with their check, named by their sha256).
+DRIFT_UPLOADS_DIR = DATA_DIR / "drift_uploads"
 BROKER_DIR = DATA_DIR / "broker"
 # Every process (web, worker, beat, tests) may be the first to start on a fresh machine.
 for _dir in (
@@ -72,6 +74,7 @@ for _dir in (
     ARTIFACTS_DIR,
     DERIVED_DIR,
     UPLOAD_TMP_DIR,
+    DRIFT_UPLOADS_DIR,
     BROKER_DIR / "queue",
     BROKER_DIR / "control",
 ):
@@ -320,6 +323,9 @@ CELERY_TASK_ROUTES = {
     "inference.sweep_stale_batch_jobs": {"queue": "monitoring"},
     "monitoring.answer_worker_probe": {"queue": "monitoring"},
     "monitoring.beat_heartbeat": {"queue": "monitoring"},
+    "monitoring.run_drift_check": {"queue": "monitoring"},
+    "monitoring.run_scheduled_drift_check": {"queue": "monitoring"},
+    "monitoring.sweep_stale_drift_checks": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -344,6 +350,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "modelyard-sweep-stale-batch-jobs": {
         "task": "inference.sweep_stale_batch_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "modelyard-sweep-stale-drift-checks": {
+        "task": "monitoring.sweep_stale_drift_checks",
         "schedule": 60.0,
         "options": {"expires": 60},
     },
@@ -415,6 +426,17 @@ BATCH_SCORING_CHUNK_ROWS = env_int("BATCH_SCORING_CHUNK_ROWS", 5_000)
 # The batch jobs' stale sweep (core.jobs): a job heartbeats once per chunk.
 BATCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("BATCH_HEARTBEAT_TIMEOUT_SECONDS", 300)
 BATCH_REQUEUE_AFTER_SECONDS = env_int("BATCH_REQUEUE_AFTER_SECONDS", 600)
+
+# --- Drift -----------------------------------------------------------------------------------
+
+# The largest CSV a person may upload to check against a version's reference.
+DRIFT_UPLOAD_MAX_BYTES = env_int("DRIFT_UPLOAD_MAX_BYTES", 100 * 1024 * 1024)
+# A "last T hours" window reads at most this many of the newest predictions.
+DRIFT_WINDOW_MAX_ROWS = env_int("DRIFT_WINDOW_MAX_ROWS", 200_000)
+# The drift checks' stale sweep (core.jobs): a check writes no heartbeat while it compares,
+# so the timeout bounds a whole check.
+DRIFT_HEARTBEAT_TIMEOUT_SECONDS = env_int("DRIFT_HEARTBEAT_TIMEOUT_SECONDS", 900)
+DRIFT_REQUEUE_AFTER_SECONDS = env_int("DRIFT_REQUEUE_AFTER_SECONDS", 300)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from inference.api import BatchScoringJobViewSet
 from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
 from monitoring import views as monitoring_views
+from monitoring.api import DriftCheckViewSet, DriftMonitorViewSet
 from registry.api import (
     DatasetViewSet,
     ModelVersionViewSet,
@@ -24,6 +25,8 @@ router.register("models", RegisteredModelViewSet, basename="registered-model")
 router.register("versions", ModelVersionViewSet, basename="model-version")
 router.register("transitions", StageTransitionViewSet, basename="stage-transition")
 router.register("batch-jobs", BatchScoringJobViewSet, basename="batch-job")
+router.register("drift-monitors", DriftMonitorViewSet, basename="drift-monitor")
+router.register("drift-checks", DriftCheckViewSet, basename="drift-check")
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.
@@ -48,5 +51,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),
     path("training/", include("training.urls")),
+    path("drift/", include("monitoring.urls")),
     path("predict/", include((page_urlpatterns, "inference"))),
 ]

@@ -1,5 +1,8 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from core.models import Job
 
 
 class WorkerProbe(models.Model):
@@ -32,3 +35,151 @@ class WorkerProbe(models.Model):
         if self.completed_at is None:
             return None
         return (self.completed_at - self.requested_at).total_seconds()
+
+
+class DriftMonitor(models.Model):
+    """How one model's live traffic is watched: schedule, window, engine, thresholds, and the
+    retraining policy. One per model; created with defaults when a model first gets a
+    production version (monitoring.services.drift_monitor_ensure). Its schedule is a
+    django-celery-beat PeriodicTask that `drift_monitor_save` keeps in sync."""
+
+    class Engine(models.TextChoices):
+        BUILTIN = "builtin", "Built-in (scipy)"
+        EVIDENTLY = "evidently", "Evidently"
+        ALIBI = "alibi", "alibi-detect"
+
+    class Window(models.TextChoices):
+        ROWS = "rows", "Last N predictions"
+        HOURS = "hours", "Last T hours"
+
+    class Schedule(models.TextChoices):
+        INTERVAL = "interval", "Every N minutes"
+        CRONTAB = "crontab", "Crontab"
+
+    class Rule(models.TextChoices):
+        SHARE = "share", "Share of drifted features"
+        WEIGHTED = "weighted", "Importance-weighted share"
+        EITHER = "either", "Either share"
+
+    registered_model = models.OneToOneField(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="drift_monitor"
+    )
+    enabled = models.BooleanField(default=True)
+    schedule = models.CharField(max_length=8, choices=Schedule.choices, default=Schedule.INTERVAL)
+    interval_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1), MaxValueValidator(60 * 24 * 31)]
+    )
+    crontab = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='Five fields, "minute hour day-of-month month day-of-week", e.g. "0 3 * * *".',
+    )
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    window = models.CharField(max_length=8, choices=Window.choices, default=Window.ROWS)
+    window_rows = models.PositiveIntegerField(
+        default=5000, validators=[MinValueValidator(10), MaxValueValidator(1_000_000)]
+    )
+    window_hours = models.PositiveIntegerField(
+        default=24, validators=[MinValueValidator(1), MaxValueValidator(24 * 90)]
+    )
+    min_sample = models.PositiveIntegerField(
+        default=1000,
+        validators=[MinValueValidator(10)],
+        help_text="Fewer current rows than this end the check as insufficient data.",
+    )
+    engine = models.CharField(max_length=16, choices=Engine.choices, default=Engine.BUILTIN)
+    fdr_q = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.0001), MaxValueValidator(0.5)]
+    )
+    numeric_effect_floor = models.FloatField(default=0.1, validators=[MinValueValidator(0.0)])
+    categorical_effect_floor = models.FloatField(default=0.1, validators=[MinValueValidator(0.0)])
+    dataset_rule = models.CharField(max_length=8, choices=Rule.choices, default=Rule.EITHER)
+    dataset_threshold = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)]
+    )
+    retrain_enabled = models.BooleanField(default=False)
+    retrain_cooldown_hours = models.PositiveIntegerField(default=24)
+    retrain_min_labelled = models.PositiveIntegerField(default=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["registered_model__name"]
+
+    def __str__(self) -> str:
+        return f"drift monitor of {self.registered_model.name}"
+
+    @property
+    def schedule_text(self) -> str:
+        if self.schedule == self.Schedule.CRONTAB:
+            return f"crontab {self.crontab}"
+        return f"every {self.interval_minutes} min"
+
+
+class DriftCheck(Job):
+    """One comparison of a version's reference sample with a current window (or an uploaded
+    CSV): per-feature results in `features`, the dataset verdict, and how it ran."""
+
+    class Verdict(models.TextChoices):
+        DRIFT = "drift", "Drift"
+        NO_DRIFT = "no_drift", "No drift"
+        INSUFFICIENT = "insufficient_data", "Insufficient data"
+
+    class Source(models.TextChoices):
+        WINDOW = "window", "Prediction-log window"
+        UPLOAD = "upload", "Uploaded CSV"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    monitor = models.ForeignKey(DriftMonitor, on_delete=models.CASCADE, related_name="checks")
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="drift_checks"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WINDOW)
+    engine = models.CharField(max_length=16, choices=DriftMonitor.Engine.choices)
+    # The settings the check ran with (a monitor edited later does not rewrite history).
+    config = models.JSONField(default=dict)
+    upload_path = models.CharField(max_length=500, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    n_reference = models.PositiveIntegerField(null=True, blank=True)
+    n_current = models.PositiveIntegerField(null=True, blank=True)
+    duration_s = models.FloatField(null=True, blank=True)
+    verdict = models.CharField(max_length=24, choices=Verdict.choices, blank=True)
+    drift_share = models.FloatField(null=True, blank=True)
+    weighted_drift_share = models.FloatField(null=True, blank=True)
+    # [{name, kind, test, statistic, p_value, q_value, effect, effect_name, missing_reference,
+    #   missing_current, importance, drifted, histogram}], in signature order.
+    features = models.JSONField(default=list, blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-created_at"], name="driftcheck_recent")]
+
+    def __str__(self) -> str:
+        return f"drift check {self.pk} of {self.model_version}"
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [f["name"] for f in self.features if f.get("drifted")]

@@ -17,12 +17,14 @@ import os
 from collections.abc import Iterator
 
 from django.db import DatabaseError
+from django.db.models import Max
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from inference.selectors import live_accuracy_list
+from monitoring.models import DriftCheck
 from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,46 @@ class DatabaseCollector:
             labelled.add_metric(labels, live.labelled)
             if live.accuracy is not None:
                 accuracy.add_metric(labels, live.accuracy)
-        return [accuracy, labelled, logged, production]
+        return [accuracy, labelled, logged, production, *self._drift()]
+
+    def _drift(self) -> list[Metric]:
+        """The latest finished drift check of every model's monitor."""
+        share = GaugeMetricFamily(
+            "modelyard_drift_share",
+            "Share of features drifted in the model's latest drift check.",
+            labels=["model"],
+        )
+        weighted = GaugeMetricFamily(
+            "modelyard_drift_weighted_share",
+            "Importance-weighted share of drifted features in the latest drift check.",
+            labels=["model"],
+        )
+        detected = GaugeMetricFamily(
+            "modelyard_drift_detected",
+            "1 when the model's latest drift check found drift, else 0.",
+            labels=["model"],
+        )
+        feature = GaugeMetricFamily(
+            "modelyard_feature_drift",
+            "Effect size of each feature in the model's latest drift check (normalised "
+            "Wasserstein for numeric features, Jensen-Shannon or PSI for categorical ones).",
+            labels=["model", "feature"],
+        )
+        finished = DriftCheck.objects.filter(
+            status=DriftCheck.Status.SUCCEEDED, drift_share__isnull=False
+        )
+        # One row per monitor: its newest finished check (ids grow with time).
+        newest = finished.values("monitor_id").annotate(last=Max("id")).values("last")
+        for check in DriftCheck.objects.filter(pk__in=newest).select_related(
+            "monitor__registered_model"
+        ):
+            model = check.monitor.registered_model.name
+            share.add_metric([model], check.drift_share)
+            weighted.add_metric([model], check.weighted_drift_share or 0.0)
+            detected.add_metric([model], 1 if check.verdict == DriftCheck.Verdict.DRIFT else 0)
+            for row in check.features:
+                feature.add_metric([model, row["name"]], row["effect"])
+        return [share, weighted, detected, feature]
 
 
 def scrape_registry() -> CollectorRegistry:

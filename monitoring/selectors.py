@@ -6,7 +6,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from monitoring.models import WorkerProbe
+from monitoring.models import DriftCheck, DriftMonitor, WorkerProbe
+from registry.models import ModelVersion
 
 BEAT_TASK_NAME = "modelyard-beat-heartbeat"
 
@@ -57,3 +58,49 @@ def system_status_get(*, ping_timeout: float = 1.0) -> SystemStatus:
         beat_alive=beat_is_alive(tick),
         last_probe=WorkerProbe.objects.first(),
     )
+
+
+# -- drift -------------------------------------------------------------------------------------
+
+
+def drift_check_list(monitor: DriftMonitor) -> list[DriftCheck]:
+    return list(monitor.checks.select_related("model_version").order_by("-created_at", "-id")[:500])
+
+
+def production_version(monitor: DriftMonitor) -> ModelVersion | None:
+    return ModelVersion.objects.filter(
+        registered_model_id=monitor.registered_model_id, stage=ModelVersion.Stage.PRODUCTION
+    ).first()
+
+
+def drift_monitor_next_run(monitor: DriftMonitor) -> datetime | None:
+    """When Beat next sends the monitor's check (None when disabled or never scheduled)."""
+    task = monitor.periodic_task
+    if task is None or not task.enabled:
+        return None
+    now = timezone.now()
+    last = task.last_run_at or task.date_changed or now
+    try:
+        remaining = task.schedule.remaining_estimate(last)
+    except (AttributeError, ValueError):  # a schedule Beat could not read either
+        return None
+    return max(now, now + remaining)
+
+
+def drift_monitor_rows() -> list[dict]:
+    """The Drift tab: every monitor, its latest check and next run, newest models first."""
+    monitors = list(
+        DriftMonitor.objects.select_related("registered_model", "periodic_task").order_by(
+            "registered_model__name"
+        )
+    )
+    return [
+        {
+            "monitor": m,
+            "latest": m.checks.select_related("model_version")
+            .order_by("-created_at", "-id")
+            .first(),
+            "next_run": drift_monitor_next_run(m),
+        }
+        for m in monitors
+    ]

@@ -15,3 +15,27 @@ def beat_heartbeat_task() -> None:
     """Sent by Beat on a fixed schedule. Sending it is the heartbeat: Beat writes the entry's
     last_run_at as it dispatches (CELERY_BEAT_SYNC_EVERY = 1), and the status page reads that,
     so the body has nothing left to do."""
+
+
+@shared_task(name="monitoring.run_drift_check", soft_time_limit=600, time_limit=660)
+def run_drift_check_task(check_id: int) -> str | None:
+    """Run one queued drift check (a redelivered message finds it claimed and does nothing)."""
+    check = services.drift_check_run(check_id=check_id)
+    return None if check is None else check.verdict or check.status
+
+
+@shared_task(name="monitoring.run_scheduled_drift_check", soft_time_limit=600, time_limit=660)
+def run_scheduled_drift_check_task(monitor_id: int) -> str | None:
+    """Sent by a monitor's PeriodicTask: create a check of the production version and run it
+    here, on the monitoring queue. A disabled monitor, or a model without a production
+    version, is skipped and says why in the worker log."""
+    check = services.drift_check_scheduled(monitor_id=monitor_id)
+    if check is None:
+        return None
+    ran = services.drift_check_run(check_id=check.pk)
+    return None if ran is None else ran.verdict or ran.status
+
+
+@shared_task(name="monitoring.sweep_stale_drift_checks", ignore_result=True)
+def sweep_stale_drift_checks_task() -> dict:
+    return services.drift_checks_sweep()

@@ -1,12 +1,20 @@
 import hmac
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from monitoring import prometheus
+from core.errors import DomainError
+from monitoring import charts as drift_charts
+from monitoring import prometheus, selectors, services
+from monitoring.forms import DriftMonitorForm, DriftUploadForm
+from monitoring.models import DriftCheck, DriftMonitor
+from registry.models import RegisteredModel
 
 
 def _bearer_token(request) -> str:
@@ -30,3 +38,117 @@ def metrics(request):
         return response
     body, content_type = prometheus.metrics_exposition(request.headers.get("Accept", ""))
     return HttpResponse(body, content_type=content_type)
+
+
+# -- drift pages -------------------------------------------------------------------------------
+
+
+@require_GET
+def drift(request):
+    """The Drift tab: every monitor with its latest verdict and next run."""
+    return render(request, "monitoring/drift_list.html", {"rows": selectors.drift_monitor_rows()})
+
+
+def _monitor_or_404(name: str) -> DriftMonitor:
+    model = get_object_or_404(RegisteredModel, name=name)
+    return services.drift_monitor_ensure(model=model)
+
+
+@require_http_methods(["GET", "POST"])
+def drift_model(request, name: str):
+    """One model's monitor: its settings (staff may edit), checks, timeline and heatmap."""
+    monitor = _monitor_or_404(name)
+    form = DriftMonitorForm(instance=monitor)
+    if request.method == "POST":
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff can change a drift monitor.")
+        form = DriftMonitorForm(request.POST, instance=DriftMonitor.objects.get(pk=monitor.pk))
+        if form.is_valid():
+            try:
+                services.drift_monitor_save(
+                    monitor=DriftMonitor.objects.get(pk=monitor.pk), **form.cleaned_data
+                )
+            except DomainError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(
+                    request, f"Drift monitor of {name} saved; its schedule is in sync."
+                )
+                return redirect("monitoring:drift_model", name=name)
+    checks = selectors.drift_check_list(monitor)
+    charts = [
+        c
+        for c in (
+            drift_charts.timeline_chart(checks, threshold=monitor.dataset_threshold),
+            drift_charts.heatmap_chart(checks),
+        )
+        if c is not None
+    ]
+    return render(
+        request,
+        "monitoring/drift_model.html",
+        {
+            "monitor": monitor,
+            "form": form,
+            "upload_form": DriftUploadForm(),
+            "checks": checks[:50],
+            "charts": charts,
+            "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in charts],
+            "production": selectors.production_version(monitor),
+            "next_run": selectors.drift_monitor_next_run(monitor),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+def drift_check_now(request, name: str):
+    monitor = _monitor_or_404(name)
+    upload = None
+    if request.FILES:
+        upload_form = DriftUploadForm(request.POST, request.FILES)
+        if not upload_form.is_valid():
+            messages.error(request, "Choose a CSV file to check.")
+            return redirect("monitoring:drift_model", name=name)
+        upload = upload_form.cleaned_data["file"]
+    try:
+        if upload is not None:
+            with upload.open("rb") as source:
+                check = services.drift_check_create(
+                    monitor=monitor, actor=request.user, upload=source
+                )
+        else:
+            check = services.drift_check_create(monitor=monitor, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("monitoring:drift_model", name=name)
+    messages.success(request, f"Drift check {check.pk} queued.")
+    return redirect("monitoring:drift_check", pk=check.pk)
+
+
+@require_GET
+def drift_check_detail(request, pk: int):
+    check = get_object_or_404(
+        DriftCheck.objects.select_related("model_version__registered_model", "monitor"), pk=pk
+    )
+    features = sorted(
+        check.features, key=lambda f: (not f.get("drifted"), -(f.get("effect") or 0.0))
+    )
+    overlays = {f["name"]: drift_charts.feature_chart(f) for f in features}
+    return render(
+        request,
+        "monitoring/drift_check.html",
+        {
+            "check": check,
+            "features": features,
+            "overlays": overlays,
+            "first_feature": features[0]["name"] if features else None,
+        },
+    )
+
+
+@never_cache
+@require_GET
+def drift_check_status_fragment(request, pk: int):
+    check = get_object_or_404(DriftCheck, pk=pk)
+    return render(request, "monitoring/_drift_check_status.html", {"check": check})

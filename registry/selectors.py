@@ -19,6 +19,10 @@ def registered_model_list() -> QuerySet[RegisteredModel]:
     )
 
 
+def registered_model_get(name: str) -> RegisteredModel | None:
+    return RegisteredModel.objects.filter(name=name).first()
+
+
 def model_version_get_production(model_name: str) -> ModelVersion | None:
     return (
         ModelVersion.objects.select_related("registered_model")

@@ -55,6 +55,7 @@ def _fresh_data_files():
         settings.UPLOAD_TMP_DIR,
         settings.ARTIFACTS_DIR,
         settings.DERIVED_DIR,
+        settings.DRIFT_UPLOADS_DIR,
     )
     for directory in stored:
         if directory.exists():

@@ -1,0 +1,91 @@
+"""Drift over the API: monitors (list, retrieve, update) and checks (list, retrieve, run now
+on the prediction-log window or on an uploaded CSV)."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from core.csvfiles import human_bytes
+from core.errors import InvalidInput, NotFound
+from core.permissions import IsStaff
+from core.uploads import upload_too_large
+from monitoring import services
+from monitoring.filters import DriftCheckFilter, DriftMonitorFilter
+from monitoring.models import DriftCheck, DriftMonitor
+from monitoring.serializers import (
+    CreateDriftCheckInput,
+    DriftCheckDetailSerializer,
+    DriftCheckSerializer,
+    DriftMonitorSerializer,
+    DriftMonitorUpdateInput,
+)
+from registry.selectors import registered_model_get
+
+
+class DriftMonitorViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """One drift monitor per model: schedule, window, engine, thresholds, retraining policy.
+    Changing one (staff only) re-syncs its Beat schedule."""
+
+    serializer_class = DriftMonitorSerializer
+    filterset_class = DriftMonitorFilter
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return DriftMonitor.objects.select_related("registered_model")
+
+    def get_permissions(self):
+        permissions = super().get_permissions()
+        if self.action == "partial_update":
+            permissions.append(IsStaff())
+        return permissions
+
+    @extend_schema(request=DriftMonitorUpdateInput, responses=DriftMonitorSerializer)
+    def partial_update(self, request, pk=None):
+        params = DriftMonitorUpdateInput(data=request.data, partial=True)
+        params.is_valid(raise_exception=True)
+        monitor = services.drift_monitor_save(monitor=self.get_object(), **params.validated_data)
+        return Response(DriftMonitorSerializer(monitor).data)
+
+
+class DriftCheckViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Drift checks: list (?model=, ?verdict=, ?status=), one with its per-feature results,
+    and "run now" (POST: the window, or the CSV sent as `file`)."""
+
+    filterset_class = DriftCheckFilter
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return DriftCheck.objects.select_related("model_version__registered_model")
+
+    def get_serializer_class(self):
+        return DriftCheckDetailSerializer if self.action == "retrieve" else DriftCheckSerializer
+
+    @extend_schema(request=CreateDriftCheckInput, responses={201: DriftCheckSerializer})
+    def create(self, request):
+        data = request.data
+        limit = upload_too_large(request)
+        if limit:
+            raise InvalidInput(
+                f"The file is larger than the {human_bytes(limit)} upload limit.", field="file"
+            )
+        params = CreateDriftCheckInput(data=data)
+        params.is_valid(raise_exception=True)
+        model = registered_model_get(params.validated_data["model"])
+        if model is None:
+            raise NotFound(f"There is no model named {params.validated_data['model']!r}.")
+        monitor = services.drift_monitor_ensure(model=model)
+        upload = params.validated_data.get("file")
+        if upload is not None:
+            with upload.open("rb") as source:
+                check = services.drift_check_create(
+                    monitor=monitor, actor=request.user, upload=source
+                )
+        else:
+            check = services.drift_check_create(monitor=monitor, actor=request.user)
+        return Response(DriftCheckSerializer(check).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,152 @@
+"""The Drift pages' Plotly figures: a model's drift share over its checks, the feature x check
+heatmap of effect sizes, and one feature's reference-versus-current distribution."""
+
+from __future__ import annotations
+
+from core.charts import BLUE, GREY, MARGIN, ORANGE, PAPER, RED, rounded, significant
+from monitoring.models import DriftCheck
+
+MAX_TIMELINE_CHECKS = 200
+
+
+def _finished(checks: list[DriftCheck]) -> list[DriftCheck]:
+    done = [c for c in checks if c.drift_share is not None]
+    return sorted(done, key=lambda c: (c.created_at, c.pk))[-MAX_TIMELINE_CHECKS:]
+
+
+def timeline_chart(checks: list[DriftCheck], *, threshold: float) -> dict | None:
+    """Drift share and importance-weighted share per check, with the dataset threshold."""
+    done = _finished(checks)
+    if not done:
+        return None
+    when = [c.created_at.isoformat() for c in done]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "drift share",
+            "x": when,
+            "y": rounded([c.drift_share for c in done], 3),
+            "text": [f"check {c.pk} v{c.model_version.version}" for c in done],
+            "line": {"color": BLUE},
+            "marker": {
+                "color": [RED if c.verdict == DriftCheck.Verdict.DRIFT else BLUE for c in done],
+                "size": 8,
+            },
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "importance-weighted share",
+            "x": when,
+            "y": rounded([c.weighted_drift_share for c in done], 3),
+            "line": {"color": ORANGE, "dash": "dot"},
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": f"threshold {threshold:g}",
+            "x": [when[0], when[-1]],
+            "y": [threshold, threshold],
+            "line": {"color": GREY, "dash": "dash", "width": 1},
+            "hoverinfo": "skip",
+        },
+    ]
+    layout = {
+        "yaxis": {"title": {"text": "share of features"}, "range": [0, 1.02]},
+        "margin": MARGIN,
+        "height": 320,
+        "legend": {"orientation": "h", "y": -0.2},
+    }
+    return {
+        "id": "chart-timeline",
+        "title": "Drift share over checks",
+        "figure": {"data": data, "layout": layout},
+    }
+
+
+def heatmap_chart(checks: list[DriftCheck]) -> dict | None:
+    """Effect size of every feature (rows) in every check (columns); drifted cells marked."""
+    done = [c for c in _finished(checks) if c.features]
+    if not done:
+        return None
+    names = [f["name"] for f in done[-1].features]
+    z, marks = [], []
+    for name in names:
+        row, mark = [], []
+        for check in done:
+            feature = next((f for f in check.features if f["name"] == name), None)
+            row.append(None if feature is None else significant(feature["effect"], 3))
+            mark.append("●" if feature and feature.get("drifted") else "")
+        z.append(row)
+        marks.append(mark)
+    data = [
+        {
+            "type": "heatmap",
+            "z": z,
+            "x": [f"#{c.pk}" for c in done],
+            "y": names,
+            "text": marks,
+            "texttemplate": "%{text}",
+            "colorscale": [[0, PAPER], [1, RED]],
+            "zmin": 0,
+            "colorbar": {"title": {"text": "effect"}},
+            "hovertemplate": "%{y} in check %{x}<br>effect %{z}<extra></extra>",
+        }
+    ]
+    layout = {
+        "xaxis": {"title": {"text": "check"}, "type": "category"},
+        "yaxis": {"automargin": True, "autorange": "reversed"},
+        "margin": {**MARGIN, "l": 110},
+        "height": max(260, 60 + 24 * len(names)),
+    }
+    return {
+        "id": "chart-heatmap",
+        "title": "Effect size per feature and check (● drifted)",
+        "figure": {"data": data, "layout": layout},
+    }
+
+
+def feature_chart(feature: dict) -> dict:
+    """Reference against current for one feature, as shares of each side's rows."""
+    histogram = feature.get("histogram") or {}
+    reference = histogram.get("reference") or []
+    current = histogram.get("current") or []
+    total_ref, total_cur = max(sum(reference), 1), max(sum(current), 1)
+    if "levels" in histogram:
+        x = histogram["levels"]
+        width = None
+    else:
+        edges = histogram.get("edges") or []
+        x = rounded([(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)], 5)
+        width = edges[1] - edges[0] if len(edges) > 1 else None
+    data = [
+        {
+            "type": "bar",
+            "name": "reference",
+            "x": x,
+            "y": rounded([v / total_ref for v in reference], 5),
+            "marker": {"color": BLUE, "opacity": 0.6},
+            **({"width": width} if width else {}),
+        },
+        {
+            "type": "bar",
+            "name": "current",
+            "x": x,
+            "y": rounded([v / total_cur for v in current], 5),
+            "marker": {"color": ORANGE, "opacity": 0.6},
+            **({"width": width} if width else {}),
+        },
+    ]
+    layout = {
+        "barmode": "overlay" if width else "group",
+        "yaxis": {"title": {"text": "share of rows"}, "tickformat": ".0%"},
+        "xaxis": {
+            "title": {"text": feature["name"]},
+            **({"type": "category"} if not width else {}),
+        },
+        "margin": MARGIN,
+        "height": 320,
+        "legend": {"orientation": "h", "y": 1.12},
+    }
+    return {"data": data, "layout": layout}

@@ -1,0 +1,32 @@
+"""Query-string filters of the monitoring API (django-filter; see registry.filters)."""
+
+import django_filters
+
+from monitoring.models import DriftCheck, DriftMonitor
+
+
+class DriftMonitorFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(
+        field_name="registered_model__name", help_text="Only this registered model's monitor."
+    )
+
+    class Meta:
+        model = DriftMonitor
+        fields = ["model"]
+
+
+class DriftCheckFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(
+        field_name="monitor__registered_model__name",
+        help_text="Only checks of this registered model.",
+    )
+    verdict = django_filters.ChoiceFilter(
+        choices=DriftCheck.Verdict.choices, help_text="Only checks with this verdict."
+    )
+    status = django_filters.ChoiceFilter(
+        choices=DriftCheck.Status.choices, help_text="Only checks in this status."
+    )
+
+    class Meta:
+        model = DriftCheck
+        fields = ["model", "verdict", "status"]

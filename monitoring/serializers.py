@@ -1,0 +1,133 @@
+from rest_framework import serializers
+
+from monitoring.models import DriftCheck, DriftMonitor
+
+
+class DriftMonitorSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="registered_model.name", read_only=True)
+    schedule_text = serializers.CharField(read_only=True)
+    latest_check = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DriftMonitor
+        fields = [
+            "id",
+            "model",
+            "enabled",
+            "schedule",
+            "interval_minutes",
+            "crontab",
+            "schedule_text",
+            "window",
+            "window_rows",
+            "window_hours",
+            "min_sample",
+            "engine",
+            "fdr_q",
+            "numeric_effect_floor",
+            "categorical_effect_floor",
+            "dataset_rule",
+            "dataset_threshold",
+            "retrain_enabled",
+            "retrain_cooldown_hours",
+            "retrain_min_labelled",
+            "latest_check",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "model",
+            "schedule_text",
+            "latest_check",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_latest_check(self, monitor) -> dict | None:
+        check = monitor.checks.order_by("-created_at", "-id").first()
+        if check is None:
+            return None
+        return {
+            "id": check.pk,
+            "status": check.status,
+            "verdict": check.verdict,
+            "created_at": check.created_at,
+        }
+
+
+class DriftMonitorUpdateInput(serializers.ModelSerializer):
+    """The editable fields; each optional (PATCH)."""
+
+    class Meta:
+        model = DriftMonitor
+        fields = [
+            "enabled",
+            "schedule",
+            "interval_minutes",
+            "crontab",
+            "window",
+            "window_rows",
+            "window_hours",
+            "min_sample",
+            "engine",
+            "fdr_q",
+            "numeric_effect_floor",
+            "categorical_effect_floor",
+            "dataset_rule",
+            "dataset_threshold",
+            "retrain_enabled",
+            "retrain_cooldown_hours",
+            "retrain_min_labelled",
+        ]
+        extra_kwargs = {name: {"required": False} for name in fields}
+
+
+class DriftCheckSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    drifted_features = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = DriftCheck
+        fields = [
+            "id",
+            "model",
+            "version",
+            "status",
+            "error",
+            "trigger",
+            "source",
+            "engine",
+            "config",
+            "window_start",
+            "window_end",
+            "n_reference",
+            "n_current",
+            "duration_s",
+            "verdict",
+            "drift_share",
+            "weighted_drift_share",
+            "drifted_features",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class DriftCheckDetailSerializer(DriftCheckSerializer):
+    class Meta(DriftCheckSerializer.Meta):
+        fields = [*DriftCheckSerializer.Meta.fields, "features"]
+        read_only_fields = fields
+
+
+class CreateDriftCheckInput(serializers.Serializer):
+    model = serializers.CharField(
+        help_text="The registered model whose production version to check."
+    )
+    file = serializers.FileField(
+        required=False,
+        help_text="A CSV of current rows to check instead of the prediction-log window; it "
+        "must hold every feature the version reads.",
+    )

@@ -1,0 +1,26 @@
+"""Monitoring services: the worker probe, drift monitors and checks."""
+
+from monitoring.services.drift import (
+    DRIFT_CHECKS,
+    drift_check_create,
+    drift_check_run,
+    drift_check_scheduled,
+    drift_checks_sweep,
+    drift_monitor_delete_schedule,
+    drift_monitor_ensure,
+    drift_monitor_save,
+)
+from monitoring.services.probes import worker_probe_answer, worker_probe_request
+
+__all__ = [
+    "DRIFT_CHECKS",
+    "drift_check_create",
+    "drift_check_run",
+    "drift_check_scheduled",
+    "drift_checks_sweep",
+    "drift_monitor_delete_schedule",
+    "drift_monitor_ensure",
+    "drift_monitor_save",
+    "worker_probe_answer",
+    "worker_probe_request",
+]

@@ -1,0 +1,19 @@
+"""A model whose version reaches production gets a drift monitor (with its schedule), so
+every production model is watched without anyone remembering to set it up. The registry
+does not know the monitoring app: this receiver listens to its StageTransition rows."""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from registry.models import ModelVersion, StageTransition
+
+
+@receiver(post_save, sender=StageTransition, dispatch_uid="monitoring.ensure_drift_monitor")
+def ensure_drift_monitor(sender, instance: StageTransition, created: bool, **kwargs) -> None:
+    if not created or instance.to_stage != ModelVersion.Stage.PRODUCTION:
+        return
+    from monitoring.services import drift_monitor_ensure
+
+    model = instance.model_version.registered_model
+    transaction.on_commit(lambda: drift_monitor_ensure(model=model))

@@ -296,32 +296,42 @@ def _categorical(name: str, kind: str, reference, current, config: DriftConfig) 
 # -- the check ---------------------------------------------------------------------------------
 
 
-def detect_drift(
-    reference: dict[str, np.ndarray],
-    current: dict[str, np.ndarray],
-    kinds: dict[str, str],
-    *,
-    importances: dict[str, float] | None = None,
-    config: DriftConfig | None = None,
-) -> DriftReport:
-    """Compare every feature of `kinds` ({name: "numeric" | "categorical" | "boolean"})
-    between the reference and current columns, then apply BH and the dataset rule.
-
-    Raises ValueError naming a feature either side lacks.
-    """
-    config = config or DriftConfig()
+def check_columns(reference: dict, current: dict, kinds: dict[str, str]) -> None:
+    """ValueError naming the first feature either side lacks."""
     for side, columns in (("reference", reference), ("current", current)):
         missing = [name for name in kinds if name not in columns]
         if missing:
             raise ValueError(f"The {side} data has no column {missing[0]!r}.")
-    features = [
+
+
+def feature_summaries(
+    reference: dict[str, np.ndarray],
+    current: dict[str, np.ndarray],
+    kinds: dict[str, str],
+    config: DriftConfig,
+) -> list[FeatureDrift]:
+    """Every feature's built-in test, effect size, missing shares and histograms, before the
+    correction across features (`decide`)."""
+    return [
         _numeric(name, kind, reference[name], current[name])
         if kind == "numeric"
         else _categorical(name, kind, reference[name], current[name], config)
         for name, kind in kinds.items()
     ]
+
+
+def decide(
+    features: list[FeatureDrift],
+    *,
+    config: DriftConfig,
+    importances: dict[str, float] | None,
+    n_reference: int,
+    n_current: int,
+) -> DriftReport:
+    """Benjamini–Hochberg across the features' p-values, each feature's verdict (q and effect
+    floor), and the dataset rule. Every engine ends here, so their reports have one shape."""
     q_values = benjamini_hochberg([f.p_value for f in features])
-    weights = _normalised(importances or {}, list(kinds))
+    weights = _normalised(importances or {}, [f.name for f in features])
     for feature, q in zip(features, q_values.tolist(), strict=True):
         floor = (
             config.numeric_effect_floor
@@ -341,8 +351,6 @@ def detect_drift(
         "weighted": by_weight,
         "either": by_share or by_weight,
     }[config.dataset_rule]
-    n_reference = len(next(iter(reference.values()))) if reference else 0
-    n_current = len(next(iter(current.values()))) if current else 0
     return DriftReport(
         features=features,
         n_reference=n_reference,
@@ -351,6 +359,32 @@ def detect_drift(
         weighted_drift_share=weighted,
         drift_detected=bool(detected and drifted),
         config=config,
+    )
+
+
+def _rows(columns: dict) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def detect_drift(
+    reference: dict[str, np.ndarray],
+    current: dict[str, np.ndarray],
+    kinds: dict[str, str],
+    *,
+    importances: dict[str, float] | None = None,
+    config: DriftConfig | None = None,
+) -> DriftReport:
+    """The built-in engine: compare every feature of `kinds` ({name: "numeric" |
+    "categorical" | "boolean"}) between the reference and current columns, then apply BH and
+    the dataset rule. Raises ValueError naming a feature either side lacks."""
+    config = config or DriftConfig()
+    check_columns(reference, current, kinds)
+    return decide(
+        feature_summaries(reference, current, kinds, config),
+        config=config,
+        importances=importances,
+        n_reference=_rows(reference),
+        n_current=_rows(current),
     )
 
 

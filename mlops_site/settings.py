@@ -67,6 +67,8 @@ DERIVED_DIR = DATA_DIR / "derived"
 UPLOAD_TMP_DIR = DATA_DIR / "tmp"
 # CSVs uploaded to be checked for drift (kept with their check, named by their sha256).
 DRIFT_UPLOADS_DIR = DATA_DIR / "drift_uploads"
+# Evidently's HTML report of each check that ran on that engine.
+DRIFT_REPORTS_DIR = DERIVED_DIR / "drift_reports"
 BROKER_DIR = DATA_DIR / "broker"
 # Every process (web, worker, beat, tests) may be the first to start on a fresh machine.
 for _dir in (

@@ -168,6 +168,8 @@ class DriftCheck(Job):
     # [{name, kind, test, statistic, p_value, q_value, effect, effect_name, missing_reference,
     #   missing_current, importance, drifted, histogram}], in signature order.
     features = models.JSONField(default=list, blank=True)
+    # Evidently's HTML report of the check (engine "evidently" only).
+    report_path = models.CharField(max_length=500, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.drift, name="drift"),
     path("checks/<int:pk>/", views.drift_check_detail, name="drift_check"),
     path("checks/<int:pk>/status", views.drift_check_status_fragment, name="drift_check_status"),
+    path("checks/<int:pk>/report", views.drift_check_report, name="drift_check_report"),
     path("<slug:name>/", views.drift_model, name="drift_model"),
     path("<slug:name>/check", views.drift_check_now, name="drift_check_now"),
 ]

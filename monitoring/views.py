@@ -1,10 +1,11 @@
 import hmac
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -152,3 +153,15 @@ def drift_check_detail(request, pk: int):
 def drift_check_status_fragment(request, pk: int):
     check = get_object_or_404(DriftCheck, pk=pk)
     return render(request, "monitoring/_drift_check_status.html", {"check": check})
+
+
+@require_GET
+def drift_check_report(request, pk: int):
+    """Evidently's HTML report of a check, as a download."""
+    check = get_object_or_404(DriftCheck, pk=pk)
+    path = Path(check.report_path) if check.report_path else None
+    if path is None or not path.is_file():
+        raise Http404(f"Drift check {pk} has no Evidently report.")
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=f"drift-check-{pk}-evidently.html"
+    )

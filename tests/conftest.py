@@ -56,6 +56,7 @@ def _fresh_data_files():
         settings.ARTIFACTS_DIR,
         settings.DERIVED_DIR,
         settings.DRIFT_UPLOADS_DIR,
+        settings.DRIFT_REPORTS_DIR,
     )
     for directory in stored:
         if directory.exists():

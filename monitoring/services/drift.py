@@ -30,7 +30,8 @@ from core import csvfiles
 from core.errors import InvalidInput
 from core.jobs import JobRunner
 from core.models import JobStatus
-from engine.drift import DriftConfig, detect_drift
+from engine.drift import DriftConfig
+from engine.drift_engines import run_engine
 from engine.values import boolean_values, category_strings, json_safe
 from inference.models import PredictionLog
 from monitoring.models import DriftCheck, DriftMonitor
@@ -373,10 +374,16 @@ def _compare(check: DriftCheck) -> dict:
     current = _columns(current_rows, features)
     kinds = {f["name"]: ("numeric" if f["kind"] == "numeric" else f["kind"]) for f in features}
     importance = (version.metrics or {}).get("feature_importance") or {}
-    report = detect_drift(
+    html_path = None
+    if check.engine == DriftMonitor.Engine.EVIDENTLY:
+        settings.DRIFT_REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+        html_path = settings.DRIFT_REPORTS_DIR / f"check-{check.pk}.html"
+    report = run_engine(
+        check.engine,
         reference,
         current,
         kinds,
+        html_path=html_path,
         importances={name: v.get("mean", 0.0) for name, v in importance.items()},
         config=DriftConfig(
             fdr_q=config["fdr_q"],
@@ -394,6 +401,7 @@ def _compare(check: DriftCheck) -> dict:
         "drift_share": report.drift_share,
         "weighted_drift_share": report.weighted_drift_share,
         "features": [_feature_row(f) for f in report.features],
+        "report_path": str(html_path) if html_path is not None else "",
     }
 
 

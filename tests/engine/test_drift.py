@@ -196,3 +196,44 @@ def test_large_samples_with_a_meaningless_shift_stay_quiet():
     assert any(f.q_value <= 0.05 for f in report.features)
     assert report.drifted_features == []
     assert not report.drift_detected
+
+
+@pytest.mark.parametrize("engine", ["evidently", "alibi"])
+def test_every_engine_names_the_same_drifted_features(engine, tmp_path):
+    # given one shifted numeric feature and one shifted categorical level (a known answer)
+    from engine.drift_engines import run_engine
+
+    reference, kinds = _table(5_000, 1)
+    current, _ = _table(2_000, 6, shift=0.5, shifted=1, cat_shift=0.2)
+    current["x5"][:40] = np.nan  # missing values too
+    builtin = detect_drift(reference, current, kinds)
+
+    # when the library engine checks the same columns
+    html = tmp_path / "report.html"
+    report = run_engine(
+        engine, reference, current, kinds, html_path=html if engine == "evidently" else None
+    )
+
+    # then it names the same features, with a report of the same shape
+    assert builtin.drifted_features == ["x0", "c0"]
+    assert report.drifted_features == builtin.drifted_features
+    assert [f.name for f in report.features] == [f.name for f in builtin.features]
+    assert report.drift_detected and report.drift_share == pytest.approx(0.2)
+    x0 = report.features[0]
+    assert x0.test == "ks" and x0.p_value < 1e-10 and x0.histogram == builtin.features[0].histogram
+    if engine == "evidently":
+        # Evidently's KS p-value and normalised Wasserstein are scipy's / ours on the same rows
+        assert x0.p_value == pytest.approx(builtin.features[0].p_value, rel=1e-6)
+        assert x0.effect == pytest.approx(builtin.features[0].effect, rel=1e-6)
+        assert (
+            html.read_text().lower().startswith("<!doctype html")
+            or "<html" in html.read_text()[:500].lower()
+        )
+
+
+def test_an_unknown_engine_is_named():
+    from engine.drift_engines import run_engine
+
+    reference, kinds = _table(100, 1)
+    with pytest.raises(ValueError, match="Unknown drift engine 'magic'"):
+        run_engine("magic", reference, reference, kinds)

@@ -423,3 +423,36 @@ def test_beat_runs_a_scheduled_check_on_a_real_worker(celery_worker_process, cel
     assert check.status == "succeeded", check.error
     assert check.verdict == DriftCheck.Verdict.DRIFT
     assert "x0" in check.drifted_features
+
+
+@pytest.mark.parametrize("engine", ["evidently", "alibi"])
+def test_library_engines_give_checks_of_the_same_shape(
+    page_client, engine, django_capture_on_commit_callbacks
+):
+    # given a monitor set to a library engine and a CSV with x0 and x1 moved
+    version = _production(django_capture_on_commit_callbacks)
+    monitor = DriftMonitor.objects.get(registered_model=version.registered_model)
+    services.drift_monitor_save(monitor=monitor, engine=engine)
+    drifted = _drifted(mean_shift=1.0, drift_features=2)
+
+    # when it checks the file
+    check = _check(monitor, upload=io.BytesIO(drifted.to_csv(index=False).encode()))
+
+    # then it names the moved features, as the built-in engine does
+    assert check.status == DriftCheck.Status.SUCCEEDED, check.error
+    assert check.engine == engine
+    assert sorted(check.drifted_features) == ["x0", "x1"]
+    assert {f["name"] for f in check.features} == {f["name"] for f in _features(version)}
+    # and only Evidently leaves an HTML report, downloadable from the check page
+    page = page_client.get(f"/drift/checks/{check.pk}/").content.decode()
+    report = page_client.get(f"/drift/checks/{check.pk}/report")
+    if engine == "evidently":
+        assert 'id="evidently-report"' in page
+        assert report.status_code == 200
+        assert b"<html" in b"".join(report.streaming_content)[:2000].lower()
+    else:
+        assert 'id="evidently-report"' not in page and report.status_code == 404
+
+
+def _features(version):
+    return version.signature["features"]

@@ -21,6 +21,7 @@ class DriftMonitorForm(forms.ModelForm):
             "categorical_effect_floor",
             "dataset_rule",
             "dataset_threshold",
+            "performance_alpha",
             "retrain_enabled",
             "retrain_cooldown_hours",
             "retrain_min_labelled",

@@ -104,6 +104,12 @@ class DriftMonitor(models.Model):
     dataset_threshold = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)]
     )
+    performance_alpha = models.FloatField(
+        default=0.01,
+        validators=[MinValueValidator(0.0001), MaxValueValidator(0.2)],
+        help_text="Significance of the one-sided tests for a drop in live accuracy or a rise "
+        "in log loss against the test set.",
+    )
     retrain_enabled = models.BooleanField(default=False)
     retrain_cooldown_hours = models.PositiveIntegerField(default=24)
     retrain_min_labelled = models.PositiveIntegerField(default=200)
@@ -168,6 +174,10 @@ class DriftCheck(Job):
     # [{name, kind, test, statistic, p_value, q_value, effect, effect_name, missing_reference,
     #   missing_current, importance, drifted, histogram}], in signature order.
     features = models.JSONField(default=list, blank=True)
+    # engine.performance's report on the window: live vs test accuracy and log loss (once
+    # labels exist), and the accuracy estimated from the served probabilities.
+    performance = models.JSONField(default=dict, blank=True)
+    performance_drop = models.BooleanField(default=False)
     # Evidently's HTML report of the check (engine "evidently" only).
     report_path = models.CharField(max_length=500, blank=True)
     worker = models.CharField(max_length=255, blank=True)

@@ -118,27 +118,42 @@ class DatabaseCollector:
             "1 when the model's latest drift check found drift, else 0.",
             labels=["model"],
         )
+        estimated = GaugeMetricFamily(
+            "modelyard_estimated_accuracy",
+            "Accuracy estimated from the served probabilities of the model's latest checked "
+            "window (confidence-based, no labels needed).",
+            labels=["model"],
+        )
+        dropped = GaugeMetricFamily(
+            "modelyard_performance_drop",
+            "1 when the latest check found live accuracy or log loss significantly worse "
+            "than the test set's, else 0.",
+            labels=["model"],
+        )
         feature = GaugeMetricFamily(
             "modelyard_feature_drift",
             "Effect size of each feature in the model's latest drift check (normalised "
             "Wasserstein for numeric features, Jensen-Shannon or PSI for categorical ones).",
             labels=["model", "feature"],
         )
-        finished = DriftCheck.objects.filter(
-            status=DriftCheck.Status.SUCCEEDED, drift_share__isnull=False
-        )
+        finished = DriftCheck.objects.filter(status=DriftCheck.Status.SUCCEEDED)
         # One row per monitor: its newest finished check (ids grow with time).
         newest = finished.values("monitor_id").annotate(last=Max("id")).values("last")
         for check in DriftCheck.objects.filter(pk__in=newest).select_related(
             "monitor__registered_model"
         ):
             model = check.monitor.registered_model.name
+            if (check.performance or {}).get("estimated_accuracy") is not None:
+                estimated.add_metric([model], check.performance["estimated_accuracy"])
+                dropped.add_metric([model], 1 if check.performance_drop else 0)
+            if check.drift_share is None:
+                continue  # insufficient data for the feature tests
             share.add_metric([model], check.drift_share)
             weighted.add_metric([model], check.weighted_drift_share or 0.0)
             detected.add_metric([model], 1 if check.verdict == DriftCheck.Verdict.DRIFT else 0)
             for row in check.features:
                 feature.add_metric([model, row["name"]], row["effect"])
-        return [share, weighted, detected, feature]
+        return [share, weighted, detected, feature, estimated, dropped]
 
 
 def scrape_registry() -> CollectorRegistry:

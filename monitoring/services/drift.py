@@ -32,6 +32,7 @@ from core.jobs import JobRunner
 from core.models import JobStatus
 from engine.drift import DriftConfig
 from engine.drift_engines import run_engine
+from engine.performance import performance_check
 from engine.values import boolean_values, category_strings, json_safe
 from inference.models import PredictionLog
 from monitoring.models import DriftCheck, DriftMonitor
@@ -55,6 +56,7 @@ EDITABLE_FIELDS = (
     "categorical_effect_floor",
     "dataset_rule",
     "dataset_threshold",
+    "performance_alpha",
     "retrain_enabled",
     "retrain_cooldown_hours",
     "retrain_min_labelled",
@@ -198,6 +200,7 @@ def _config(monitor: DriftMonitor) -> dict:
         "categorical_effect_floor": monitor.categorical_effect_floor,
         "dataset_rule": monitor.dataset_rule,
         "dataset_threshold": monitor.dataset_threshold,
+        "performance_alpha": monitor.performance_alpha,
     }
 
 
@@ -274,8 +277,9 @@ def _reference(version: ModelVersion) -> pd.DataFrame:
     return csvfiles.read_frame(path, ",")
 
 
-def _window(check: DriftCheck) -> tuple[list[dict], object, object]:
-    """The logged feature rows of the check's window, oldest first, and its bounds."""
+def _window(check: DriftCheck) -> tuple[list[tuple], object, object]:
+    """The check's window of logged rows, oldest first, as (features, prediction,
+    probabilities, label, is_correct, created_at) tuples, and its bounds."""
     config = check.config
     rows = PredictionLog.objects.filter(model_version=check.model_version).exclude(
         source=PredictionLog.Source.BATCH
@@ -287,10 +291,14 @@ def _window(check: DriftCheck) -> tuple[list[dict], object, object]:
     else:
         rows = rows.filter(created_at__lte=check.created_at)
         limit = config["window_rows"]
-    picked = list(rows.order_by("-created_at").values_list("features", "created_at")[:limit])
+    picked = list(
+        rows.order_by("-created_at").values_list(
+            "features", "prediction", "probabilities", "label", "is_correct", "created_at"
+        )[:limit]
+    )
     if not picked:
         return [], None, None
-    return [f for f, _ in reversed(picked)], picked[-1][1], picked[0][1]
+    return picked[::-1], picked[-1][-1], picked[0][-1]
 
 
 def _columns(frame_or_rows, features: list[dict]) -> dict[str, np.ndarray]:
@@ -356,11 +364,14 @@ def _compare(check: DriftCheck) -> dict:
     features = _features(version)
     config = check.config
     reference_frame = _reference(version)
+    performance = None
     if check.source == DriftCheck.Source.UPLOAD:
         current_rows = csvfiles.parse_csv(Path(check.upload_path), min_rows=1).frame
         start = end = None
     else:
-        current_rows, start, end = _window(check)
+        logged, start, end = _window(check)
+        current_rows = [row[0] for row in logged]
+        performance = _performance(version, logged, alpha=config["performance_alpha"])
     n_current = len(current_rows)
     result = {
         "n_reference": len(reference_frame),
@@ -368,6 +379,9 @@ def _compare(check: DriftCheck) -> dict:
         "window_start": start,
         "window_end": end,
     }
+    if performance is not None:
+        result["performance"] = json_safe(performance.to_dict())
+        result["performance_drop"] = performance.drop
     if n_current < config["min_sample"]:
         return {**result, "verdict": DriftCheck.Verdict.INSUFFICIENT}
     reference = _columns(reference_frame, features)
@@ -403,6 +417,30 @@ def _compare(check: DriftCheck) -> dict:
         "features": [_feature_row(f) for f in report.features],
         "report_path": str(html_path) if html_path is not None else "",
     }
+
+
+def _performance(version: ModelVersion, logged: list[tuple], *, alpha: float):
+    """engine.performance on the window: every row's probability of its predicted class, and
+    for the labelled rows whether they were right and the probability of the true class."""
+    predicted = np.array(
+        [float((probs or {}).get(prediction, 0.0)) for _, prediction, probs, _, _, _ in logged]
+    )
+    labelled = [
+        (probs, label, right) for _, _, probs, label, right, _ in logged if label is not None
+    ]
+    metrics = version.metrics or {}
+    matrix = metrics.get("confusion_matrix") or []
+    return performance_check(
+        predicted_probability=predicted,
+        correct=np.array([bool(right) for _, _, right in labelled], dtype=bool),
+        true_probability=np.array(
+            [float((probs or {}).get(label, 0.0)) for probs, label, _ in labelled]
+        ),
+        test_accuracy=metrics.get("accuracy"),
+        n_test=int(sum(sum(row) for row in matrix)) or None,
+        test_log_loss=metrics.get("log_loss"),
+        alpha=alpha,
+    )
 
 
 def _feature_row(feature) -> dict:

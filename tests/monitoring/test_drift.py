@@ -47,13 +47,17 @@ def _feature_rows(frame: pd.DataFrame) -> list[dict]:
     return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
 
 
-def _serve(api_client, frame: pd.DataFrame) -> None:
+def _serve(api_client, frame: pd.DataFrame) -> list[str]:
+    """Predict the frame's rows through the REST API; the prediction ids, in row order."""
     rows = _feature_rows(frame)
+    ids = []
     for start in range(0, len(rows), 500):
         response = api_client.post(
             "/api/v1/models/synth/predict", {"instances": rows[start : start + 500]}, format="json"
         )
         assert response.status_code == 200, response.content
+        ids += [p["id"] for p in response.json()["predictions"]]
+    return ids
 
 
 def _drifted(**knobs) -> pd.DataFrame:
@@ -202,14 +206,58 @@ def test_an_uploaded_csv_is_checked_and_one_missing_a_feature_is_refused(
     assert len(stored) == 1  # the accepted upload only
 
 
-def test_concept_drift_moves_no_feature(api_client, django_capture_on_commit_callbacks):
-    # given traffic whose labels changed (concept drift) but whose features did not
+def _label(api_client, ids: list[str], frame: pd.DataFrame, share: float = 1.0) -> None:
+    """Send the true labels of the first `share` of the served rows as bulk feedback."""
+    labels = frame["label"].tolist()
+    items = [
+        {"prediction_id": pid, "label": label}
+        for i, (pid, label) in enumerate(zip(ids, labels, strict=True))
+        if i < share * len(labels)
+    ]
+    for start in range(0, len(items), 1000):
+        response = api_client.post(
+            "/api/v1/feedback", {"items": items[start : start + 1000]}, format="json"
+        )
+        assert response.status_code == 200, response.content
+
+
+def test_concept_drift_is_found_by_performance_not_by_features(
+    api_client, django_capture_on_commit_callbacks
+):
+    # given traffic whose labels changed (concept drift) but whose features did not, with a
+    # third of it labelled
     version = _production(django_capture_on_commit_callbacks)
-    _serve(api_client, _drifted(concept_drift=0.8))
+    drifted = _drifted(concept_drift=0.8)
+    _label(api_client, _serve(api_client, drifted), drifted, share=1 / 3)
     monitor = DriftMonitor.objects.get(registered_model=version.registered_model)
 
-    # then the feature tests stay quiet: finding it is the performance check's job
-    assert _check(monitor).verdict == DriftCheck.Verdict.NO_DRIFT
+    # when the monitor checks the window
+    check = _check(monitor)
+
+    # then the feature tests stay quiet and the performance check flags the drop
+    assert check.verdict == DriftCheck.Verdict.NO_DRIFT
+    assert check.performance_drop
+    perf = check.performance
+    assert perf["n_labelled"] == 1001 and perf["n_window"] == 3001
+    assert perf["live_accuracy"] < perf["test_accuracy"] - 0.2
+    assert perf["accuracy_p_value"] < 1e-6
+    # and the estimate from the served probabilities still believes the test accuracy:
+    # without labels, a pure concept drift cannot be seen, which is why labels are asked for
+    assert abs(perf["estimated_accuracy"] - perf["test_accuracy"]) < 0.05
+
+
+def test_unchanged_labelled_traffic_keeps_its_accuracy(
+    api_client, django_capture_on_commit_callbacks
+):
+    version = _production(django_capture_on_commit_callbacks)
+    current = _drifted()
+    _label(api_client, _serve(api_client, current), current, share=0.5)
+    check = _check(DriftMonitor.objects.get(registered_model=version.registered_model))
+    perf = check.performance
+    assert not check.performance_drop, json.dumps(perf)
+    assert abs(perf["live_accuracy"] - perf["test_accuracy"]) < 0.05
+    assert abs(perf["estimated_accuracy"] - perf["live_accuracy"]) < 0.05
+    assert perf["accuracy_p_value"] > 0.01
 
 
 def test_a_reference_that_fails_its_checksum_fails_the_check_with_the_reason(

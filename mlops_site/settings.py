@@ -328,6 +328,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.run_drift_check": {"queue": "monitoring"},
     "monitoring.run_scheduled_drift_check": {"queue": "monitoring"},
     "monitoring.sweep_stale_drift_checks": {"queue": "monitoring"},
+    "monitoring.settle_retrainings": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -352,6 +353,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "modelyard-sweep-stale-batch-jobs": {
         "task": "inference.sweep_stale_batch_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "modelyard-settle-retrainings": {
+        "task": "monitoring.settle_retrainings",
         "schedule": 60.0,
         "options": {"expires": 60},
     },
@@ -439,6 +445,10 @@ DRIFT_WINDOW_MAX_ROWS = env_int("DRIFT_WINDOW_MAX_ROWS", 200_000)
 # so the timeout bounds a whole check.
 DRIFT_HEARTBEAT_TIMEOUT_SECONDS = env_int("DRIFT_HEARTBEAT_TIMEOUT_SECONDS", 900)
 DRIFT_REQUEUE_AFTER_SECONDS = env_int("DRIFT_REQUEUE_AFTER_SECONDS", 300)
+# Retraining: trials of the challenger's search, and the newest share of the labelled
+# predictions held out to compare champion and challenger on.
+RETRAIN_TRIALS = env_int("RETRAIN_TRIALS", 10)
+RETRAIN_HOLDOUT_SHARE = env_float("RETRAIN_HOLDOUT_SHARE", 0.3)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

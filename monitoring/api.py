@@ -3,6 +3,7 @@ on the prediction-log window or on an uploaded CSV)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -19,6 +20,7 @@ from monitoring.serializers import (
     DriftCheckSerializer,
     DriftMonitorSerializer,
     DriftMonitorUpdateInput,
+    RetrainingSerializer,
 )
 from registry.selectors import registered_model_get
 
@@ -34,16 +36,25 @@ class DriftMonitorViewSet(
 
     serializer_class = DriftMonitorSerializer
     filterset_class = DriftMonitorFilter
-    http_method_names = ["get", "patch", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return DriftMonitor.objects.select_related("registered_model")
 
     def get_permissions(self):
         permissions = super().get_permissions()
-        if self.action == "partial_update":
+        if self.action in ("partial_update", "retrain"):
             permissions.append(IsStaff())
         return permissions
+
+    @extend_schema(request=None, responses={201: RetrainingSerializer})
+    @action(detail=True, methods=["post"])
+    def retrain(self, request, pk=None):
+        """Retrain the model now (staff only): production's training data plus its recent
+        labelled predictions; the challenger lands in staging. 409 while one is in flight or
+        with too few labelled predictions."""
+        retraining = services.retraining_start(monitor=self.get_object(), actor=request.user)
+        return Response(RetrainingSerializer(retraining).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DriftMonitorUpdateInput, responses=DriftMonitorSerializer)
     def partial_update(self, request, pk=None):

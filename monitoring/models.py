@@ -178,6 +178,8 @@ class DriftCheck(Job):
     # labels exist), and the accuracy estimated from the served probabilities.
     performance = models.JSONField(default=dict, blank=True)
     performance_drop = models.BooleanField(default=False)
+    # Why a check that called for retraining did not start one (policy off is not noted).
+    retraining_note = models.CharField(max_length=500, blank=True)
     # Evidently's HTML report of the check (engine "evidently" only).
     report_path = models.CharField(max_length=500, blank=True)
     worker = models.CharField(max_length=255, blank=True)
@@ -195,3 +197,60 @@ class DriftCheck(Job):
     @property
     def drifted_features(self) -> list[str]:
         return [f["name"] for f in self.features if f.get("drifted")]
+
+
+class Retraining(models.Model):
+    """A new version trained because a model drifted (or because someone asked): the derived
+    dataset (production's training data plus recent labelled predictions), the training job,
+    and, once it finished, champion against challenger on held-out recent rows. The challenger
+    enters `staging`, never production by itself."""
+
+    class Trigger(models.TextChoices):
+        DRIFT = "drift", "Drift"
+        PERFORMANCE = "performance", "Performance drop"
+        MANUAL = "manual", "Manual"
+
+    class Status(models.TextChoices):
+        TRAINING = "training", "Training"
+        STAGED = "staged", "Challenger in staging"
+        FAILED = "failed", "Failed"
+
+    monitor = models.ForeignKey(DriftMonitor, on_delete=models.CASCADE, related_name="retrainings")
+    drift_check = models.OneToOneField(
+        DriftCheck, null=True, blank=True, on_delete=models.SET_NULL, related_name="retraining"
+    )
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING)
+    error = models.TextField(blank=True)
+    champion = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="retrainings_as_champion"
+    )
+    dataset = models.ForeignKey("registry.Dataset", on_delete=models.PROTECT, related_name="+")
+    training_job = models.OneToOneField(
+        "training.TrainingJob", on_delete=models.CASCADE, related_name="retraining"
+    )
+    challenger = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retrainings_as_challenger",
+    )
+    # The newest labelled rows kept out of training, to compare the two models on.
+    holdout_path = models.CharField(max_length=500)
+    n_parent_rows = models.PositiveIntegerField()
+    n_window_rows = models.PositiveIntegerField()
+    n_holdout_rows = models.PositiveIntegerField()
+    # engine.comparison.compare_models on the held-out rows.
+    comparison = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"retraining {self.pk} of {self.champion}"

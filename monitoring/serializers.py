@@ -1,6 +1,36 @@
 from rest_framework import serializers
 
-from monitoring.models import DriftCheck, DriftMonitor
+from monitoring.models import DriftCheck, DriftMonitor, Retraining
+
+
+class RetrainingSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="monitor.registered_model.name", read_only=True)
+    champion_version = serializers.IntegerField(source="champion.version", read_only=True)
+    challenger_version = serializers.IntegerField(
+        source="challenger.version", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Retraining
+        fields = [
+            "id",
+            "model",
+            "trigger",
+            "status",
+            "error",
+            "drift_check",
+            "champion_version",
+            "challenger_version",
+            "dataset",
+            "training_job",
+            "n_parent_rows",
+            "n_window_rows",
+            "n_holdout_rows",
+            "comparison",
+            "created_at",
+            "settled_at",
+        ]
+        read_only_fields = fields
 
 
 class DriftMonitorSerializer(serializers.ModelSerializer):
@@ -113,6 +143,7 @@ class DriftCheckSerializer(serializers.ModelSerializer):
             "drifted_features",
             "performance",
             "performance_drop",
+            "retraining_note",
             "created_at",
             "started_at",
             "finished_at",

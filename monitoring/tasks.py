@@ -36,6 +36,12 @@ def run_scheduled_drift_check_task(monitor_id: int) -> str | None:
     return None if ran is None else ran.verdict or ran.status
 
 
+@shared_task(name="monitoring.settle_retrainings", ignore_result=True, soft_time_limit=600)
+def settle_retrainings_task() -> int:
+    """Compare and stage the challengers of retrainings whose training job finished."""
+    return services.retrainings_settle()
+
+
 @shared_task(name="monitoring.sweep_stale_drift_checks", ignore_result=True)
 def sweep_stale_drift_checks_task() -> dict:
     return services.drift_checks_sweep()

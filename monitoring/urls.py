@@ -11,4 +11,5 @@ urlpatterns = [
     path("checks/<int:pk>/report", views.drift_check_report, name="drift_check_report"),
     path("<slug:name>/", views.drift_model, name="drift_model"),
     path("<slug:name>/check", views.drift_check_now, name="drift_check_now"),
+    path("<slug:name>/retrain", views.drift_retrain_now, name="drift_retrain_now"),
 ]

@@ -165,3 +165,22 @@ def drift_check_report(request, pk: int):
     return FileResponse(
         path.open("rb"), as_attachment=True, filename=f"drift-check-{pk}-evidently.html"
     )
+
+
+@require_POST
+def drift_retrain_now(request, name: str):
+    """Staff: retrain the model now; the page goes to the new training job."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can start a retraining.")
+    monitor = _monitor_or_404(name)
+    try:
+        retraining = services.retraining_start(monitor=monitor, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("monitoring:drift_model", name=name)
+    messages.success(
+        request,
+        f"Retraining {retraining.pk} started: {retraining.n_window_rows} labelled predictions "
+        f"added to the training data, {retraining.n_holdout_rows} held out for the comparison.",
+    )
+    return redirect("training:job_detail", pk=retraining.training_job_id)

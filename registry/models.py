@@ -8,6 +8,7 @@ class Dataset(models.Model):
         UPLOAD = "upload", "Upload"
         BUILTIN = "builtin", "Built-in"
         SYNTHETIC = "synthetic", "Synthetic"
+        RETRAINING = "retraining", "Retraining (training data + labelled predictions)"
 
     class TargetKind(models.TextChoices):
         BINARY = "binary", "Binary"

@@ -11,6 +11,13 @@ from monitoring.services.drift import (
     drift_monitor_save,
 )
 from monitoring.services.probes import worker_probe_answer, worker_probe_request
+from monitoring.services.retraining import (
+    retraining_after_check,
+    retraining_blocker,
+    retraining_settle,
+    retraining_start,
+    retrainings_settle,
+)
 
 __all__ = [
     "DRIFT_CHECKS",
@@ -21,6 +28,11 @@ __all__ = [
     "drift_monitor_delete_schedule",
     "drift_monitor_ensure",
     "drift_monitor_save",
+    "retraining_after_check",
+    "retraining_blocker",
+    "retraining_settle",
+    "retraining_start",
+    "retrainings_settle",
     "worker_probe_answer",
     "worker_probe_request",
 ]

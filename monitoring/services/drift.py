@@ -292,7 +292,7 @@ def _window(check: DriftCheck) -> tuple[list[tuple], object, object]:
         rows = rows.filter(created_at__lte=check.created_at)
         limit = config["window_rows"]
     picked = list(
-        rows.order_by("-created_at").values_list(
+        rows.order_by("-created_at", "-id").values_list(
             "features", "prediction", "probabilities", "label", "is_correct", "created_at"
         )[:limit]
     )
@@ -356,6 +356,11 @@ def drift_check_run(*, check_id: int) -> DriftCheck | None:
             **outcome,
         )
     check.refresh_from_db()
+    if check.status == JobStatus.SUCCEEDED:
+        from monitoring.services.retraining import retraining_after_check
+
+        if retraining_after_check(check) is None and check.retraining_note == "":
+            check.refresh_from_db(fields=["retraining_note"])
     return check
 
 

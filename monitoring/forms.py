@@ -25,6 +25,7 @@ class DriftMonitorForm(forms.ModelForm):
             "retrain_enabled",
             "retrain_cooldown_hours",
             "retrain_min_labelled",
+            "retrain_every_days",
         ]
         labels = {
             "fdr_q": "FDR level q",

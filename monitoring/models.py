@@ -113,6 +113,16 @@ class DriftMonitor(models.Model):
     retrain_enabled = models.BooleanField(default=False)
     retrain_cooldown_hours = models.PositiveIntegerField(default=24)
     retrain_min_labelled = models.PositiveIntegerField(default=200)
+    # Retrain on a calendar too, drift or not (0: only on drift, a drop or by hand).
+    retrain_every_days = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(365)])
+    retrain_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -208,6 +218,7 @@ class Retraining(models.Model):
     class Trigger(models.TextChoices):
         DRIFT = "drift", "Drift"
         PERFORMANCE = "performance", "Performance drop"
+        SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
 
     class Status(models.TextChoices):

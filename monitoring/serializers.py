@@ -62,6 +62,7 @@ class DriftMonitorSerializer(serializers.ModelSerializer):
             "retrain_enabled",
             "retrain_cooldown_hours",
             "retrain_min_labelled",
+            "retrain_every_days",
             "latest_check",
             "created_at",
             "updated_at",
@@ -111,6 +112,7 @@ class DriftMonitorUpdateInput(serializers.ModelSerializer):
             "retrain_enabled",
             "retrain_cooldown_hours",
             "retrain_min_labelled",
+            "retrain_every_days",
         ]
         extra_kwargs = {name: {"required": False} for name in fields}
 

@@ -36,6 +36,14 @@ def run_scheduled_drift_check_task(monitor_id: int) -> str | None:
     return None if ran is None else ran.verdict or ran.status
 
 
+@shared_task(name="monitoring.run_scheduled_retraining", soft_time_limit=300)
+def run_scheduled_retraining_task(monitor_id: int) -> int | None:
+    """Sent by a monitor's retraining calendar: start a retraining (the job trains on the
+    training queue)."""
+    retraining = services.retraining_scheduled(monitor_id=monitor_id)
+    return None if retraining is None else retraining.pk
+
+
 @shared_task(name="monitoring.settle_retrainings", ignore_result=True, soft_time_limit=600)
 def settle_retrainings_task() -> int:
     """Compare and stage the challengers of retrainings whose training job finished."""

@@ -14,6 +14,7 @@ from monitoring.services.probes import worker_probe_answer, worker_probe_request
 from monitoring.services.retraining import (
     retraining_after_check,
     retraining_blocker,
+    retraining_scheduled,
     retraining_settle,
     retraining_start,
     retrainings_settle,
@@ -30,6 +31,7 @@ __all__ = [
     "drift_monitor_save",
     "retraining_after_check",
     "retraining_blocker",
+    "retraining_scheduled",
     "retraining_settle",
     "retraining_start",
     "retrainings_settle",

@@ -41,6 +41,7 @@ from registry.models import ModelVersion, RegisteredModel
 logger = logging.getLogger(__name__)
 
 SCHEDULED_TASK = "monitoring.run_scheduled_drift_check"
+SCHEDULED_RETRAIN_TASK = "monitoring.run_scheduled_retraining"
 EDITABLE_FIELDS = (
     "enabled",
     "schedule",
@@ -60,6 +61,7 @@ EDITABLE_FIELDS = (
     "retrain_enabled",
     "retrain_cooldown_hours",
     "retrain_min_labelled",
+    "retrain_every_days",
 )
 
 
@@ -135,6 +137,30 @@ def _sync_periodic_task(monitor: DriftMonitor) -> None:
     if monitor.periodic_task_id != task.pk:
         monitor.periodic_task = task
         DriftMonitor.objects.filter(pk=monitor.pk).update(periodic_task=task)
+    _sync_retrain_task(monitor)
+
+
+def _sync_retrain_task(monitor: DriftMonitor) -> None:
+    """The calendar retraining's PeriodicTask: every `retrain_every_days` days while the
+    monitor and its retraining policy are on; disabled (kept, with its history) otherwise."""
+    wanted = monitor.enabled and monitor.retrain_enabled and monitor.retrain_every_days > 0
+    task = monitor.retrain_task
+    if task is None and not wanted:
+        return
+    task = task or PeriodicTask(name=f"retraining: {monitor.registered_model.name}")
+    task.task = SCHEDULED_RETRAIN_TASK
+    task.kwargs = json.dumps({"monitor_id": monitor.pk})
+    task.queue = "monitoring"
+    task.enabled = wanted
+    task.interval, _ = IntervalSchedule.objects.get_or_create(
+        every=max(monitor.retrain_every_days, 1), period=IntervalSchedule.DAYS
+    )
+    task.crontab = None
+    task.description = f"Scheduled retraining of {monitor.registered_model.name}"
+    task.save()
+    if monitor.retrain_task_id != task.pk:
+        monitor.retrain_task = task
+        DriftMonitor.objects.filter(pk=monitor.pk).update(retrain_task=task)
 
 
 def drift_monitor_save(*, monitor: DriftMonitor, **changes) -> DriftMonitor:
@@ -148,7 +174,7 @@ def drift_monitor_save(*, monitor: DriftMonitor, **changes) -> DriftMonitor:
     if monitor.schedule == DriftMonitor.Schedule.CRONTAB and not monitor.crontab.strip():
         raise InvalidInput("A crontab schedule needs its crontab expression.", field="crontab")
     try:
-        monitor.full_clean(exclude=["registered_model", "periodic_task"])
+        monitor.full_clean(exclude=["registered_model", "periodic_task", "retrain_task"])
     except ValidationError as exc:
         field, messages = next(iter(exc.message_dict.items()))
         raise InvalidInput(f"{field}: {messages[0]}", field=field) from None

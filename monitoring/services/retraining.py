@@ -157,7 +157,10 @@ def retraining_start(
             model_name=monitor.registered_model.name,
             target=target,
             n_trials=settings.RETRAIN_TRIALS,
-            trigger=TrainingJob.Trigger.DRIFT if automatic else TrainingJob.Trigger.MANUAL,
+            trigger={
+                Retraining.Trigger.MANUAL: TrainingJob.Trigger.MANUAL,
+                Retraining.Trigger.SCHEDULE: TrainingJob.Trigger.SCHEDULE,
+            }.get(trigger, TrainingJob.Trigger.DRIFT),
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         retraining = Retraining.objects.create(
@@ -195,6 +198,22 @@ def retraining_after_check(check: DriftCheck) -> Retraining | None:
     except DomainError as exc:
         logger.info("drift check %s: no retraining: %s", check.pk, exc.message)
         DriftCheck.objects.filter(pk=check.pk).update(retraining_note=exc.message[:500])
+        return None
+
+
+def retraining_scheduled(*, monitor_id: int) -> Retraining | None:
+    """The retraining a monitor's calendar asks for (cooldown and single flight apply);
+    None, logged, when the monitor is off or the policy refuses."""
+    monitor = DriftMonitor.objects.filter(pk=monitor_id).first()
+    if monitor is None or not (monitor.enabled and monitor.retrain_enabled):
+        logger.info(
+            "drift monitor %s is gone or not retraining: no scheduled retraining", monitor_id
+        )
+        return None
+    try:
+        return retraining_start(monitor=monitor, trigger=Retraining.Trigger.SCHEDULE)
+    except DomainError as exc:
+        logger.info("no scheduled retraining of monitor %s: %s", monitor_id, exc.message)
         return None
 
 

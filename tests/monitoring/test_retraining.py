@@ -216,3 +216,28 @@ def test_manual_retraining_from_api_page_and_command(
     with django_capture_on_commit_callbacks(execute=False):
         call_command("retrain", "synth", stdout=out)
     assert "Retraining" in out.getvalue() and "held out" in out.getvalue()
+
+
+def test_a_retraining_calendar_is_a_periodic_task_that_starts_one(
+    api_client, django_capture_on_commit_callbacks
+):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    _, monitor = _drifted_and_labelled(api_client, django_capture_on_commit_callbacks)
+    # when staff ask for a retraining every 7 days
+    services.drift_monitor_save(monitor=monitor, retrain_every_days=7)
+    task = PeriodicTask.objects.get(pk=DriftMonitor.objects.get(pk=monitor.pk).retrain_task_id)
+    assert task.task == "monitoring.run_scheduled_retraining" and task.enabled
+    assert (task.interval.every, task.interval.period) == (7, IntervalSchedule.DAYS)
+
+    # then the task starts a scheduled retraining, which the cooldown then holds back
+    with django_capture_on_commit_callbacks(execute=False):
+        first = services.retraining_scheduled(monitor_id=monitor.pk)
+    assert first.trigger == Retraining.Trigger.SCHEDULE
+    assert first.training_job.trigger == TrainingJob.Trigger.SCHEDULE
+    assert services.retraining_scheduled(monitor_id=monitor.pk) is None
+
+    # and turning the policy off disables the calendar
+    services.drift_monitor_save(monitor=monitor, retrain_enabled=False)
+    task.refresh_from_db()
+    assert not task.enabled

@@ -3,7 +3,7 @@ heatmap of effect sizes, and one feature's reference-versus-current distribution
 
 from __future__ import annotations
 
-from core.charts import BLUE, GREY, MARGIN, ORANGE, PAPER, RED, rounded, significant
+from core.charts import BLUE, GREEN, GREY, MARGIN, ORANGE, PAPER, RED, rounded, significant
 from monitoring.models import DriftCheck
 
 MAX_TIMELINE_CHECKS = 200
@@ -14,8 +14,30 @@ def _finished(checks: list[DriftCheck]) -> list[DriftCheck]:
     return sorted(done, key=lambda c: (c.created_at, c.pk))[-MAX_TIMELINE_CHECKS:]
 
 
-def timeline_chart(checks: list[DriftCheck], *, threshold: float) -> dict | None:
-    """Drift share and importance-weighted share per check, with the dataset threshold."""
+def _markers(events: list[tuple], name: str, symbol: str, colour: str) -> dict:
+    """Events [(when, text)] as markers along the top of the timeline."""
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "name": name,
+        "x": [when.isoformat() for when, _ in events],
+        "y": [1.0] * len(events),
+        "text": [text for _, text in events],
+        "hovertemplate": "%{text}<br>%{x}<extra></extra>",
+        "marker": {"symbol": symbol, "size": 12, "color": colour},
+    }
+
+
+def timeline_chart(
+    checks: list[DriftCheck],
+    *,
+    threshold: float,
+    retrainings: list[tuple] = (),
+    promotions: list[tuple] = (),
+) -> dict | None:
+    """Drift share and importance-weighted share per check, with the dataset threshold, and
+    markers where a retraining started and where a version was promoted to production
+    (`retrainings` and `promotions`: [(when, text)])."""
     done = _finished(checks)
     if not done:
         return None
@@ -52,8 +74,12 @@ def timeline_chart(checks: list[DriftCheck], *, threshold: float) -> dict | None
             "hoverinfo": "skip",
         },
     ]
+    if retrainings:
+        data.append(_markers(list(retrainings), "retraining started", "triangle-down", ORANGE))
+    if promotions:
+        data.append(_markers(list(promotions), "promoted to production", "star", GREEN))
     layout = {
-        "yaxis": {"title": {"text": "share of features"}, "range": [0, 1.02]},
+        "yaxis": {"title": {"text": "share of features"}, "range": [0, 1.08]},
         "margin": MARGIN,
         "height": 320,
         "legend": {"orientation": "h", "y": -0.2},

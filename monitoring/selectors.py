@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from monitoring.models import DriftCheck, DriftMonitor, WorkerProbe
-from registry.models import ModelVersion
+from registry.models import ModelVersion, StageTransition
 
 BEAT_TASK_NAME = "modelyard-beat-heartbeat"
 
@@ -65,6 +65,24 @@ def system_status_get(*, ping_timeout: float = 1.0) -> SystemStatus:
 
 def drift_check_list(monitor: DriftMonitor) -> list[DriftCheck]:
     return list(monitor.checks.select_related("model_version").order_by("-created_at", "-id")[:500])
+
+
+def drift_timeline_events(monitor: DriftMonitor) -> tuple[list[tuple], list[tuple]]:
+    """(retrainings, promotions) of the monitor's model as [(when, text)], for the timeline."""
+    retrainings = [
+        (r.created_at, f"retraining {r.pk} ({r.get_trigger_display().lower()})")
+        for r in monitor.retrainings.order_by("created_at")[:200]
+    ]
+    promotions = [
+        (t.created_at, f"v{t.model_version.version} promoted to production")
+        for t in StageTransition.objects.filter(
+            model_version__registered_model_id=monitor.registered_model_id,
+            to_stage=ModelVersion.Stage.PRODUCTION,
+        )
+        .select_related("model_version")
+        .order_by("created_at")[:200]
+    ]
+    return retrainings, promotions
 
 
 def production_version(monitor: DriftMonitor) -> ModelVersion | None:

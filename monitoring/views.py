@@ -77,10 +77,16 @@ def drift_model(request, name: str):
                 )
                 return redirect("monitoring:drift_model", name=name)
     checks = selectors.drift_check_list(monitor)
+    retrainings, promotions = selectors.drift_timeline_events(monitor)
     charts = [
         c
         for c in (
-            drift_charts.timeline_chart(checks, threshold=monitor.dataset_threshold),
+            drift_charts.timeline_chart(
+                checks,
+                threshold=monitor.dataset_threshold,
+                retrainings=retrainings,
+                promotions=promotions,
+            ),
             drift_charts.heatmap_chart(checks),
         )
         if c is not None

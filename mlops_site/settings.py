@@ -329,6 +329,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.run_scheduled_drift_check": {"queue": "monitoring"},
     "monitoring.sweep_stale_drift_checks": {"queue": "monitoring"},
     "monitoring.settle_retrainings": {"queue": "monitoring"},
+    "monitoring.run_scheduled_retraining": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from registry import services
+from registry import services, synthetic
 from registry.models import Dataset
 from registry.synthetic import SyntheticParams
 
@@ -22,7 +22,7 @@ ADULT_CITATION = (
 )
 ADULT_DROP = {"split"}
 
-SYNTHETIC_REFERENCE = SyntheticParams(rows=5000, features=8, seed=7)
+SYNTHETIC_REFERENCE = synthetic.REFERENCE
 SYNTHETIC_DRIFTED = SyntheticParams(rows=5000, features=8, seed=7, mean_shift=1.0, scale_change=1.5)
 
 

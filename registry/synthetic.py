@@ -92,6 +92,10 @@ class SyntheticParams:
         )
 
 
+# The built-in reference dataset's parameters (registry.builtin loads it; demos start from it).
+REFERENCE = SyntheticParams(rows=5000, features=8, seed=7)
+
+
 def generate(params: SyntheticParams) -> pd.DataFrame:
     params.validate()
     rng = np.random.default_rng(params.seed)

@@ -15,8 +15,14 @@ from registry.services.versions import (
     model_version_register,
     model_version_transition,
 )
+from registry.synthetic import REFERENCE as SYNTHETIC_REFERENCE
+from registry.synthetic import SyntheticParams
+from registry.synthetic import generate as synthetic_frame
 
 __all__ = [
+    "SYNTHETIC_REFERENCE",
+    "SyntheticParams",
+    "synthetic_frame",
     "dataset_delete",
     "dataset_generate_synthetic",
     "dataset_ingest",

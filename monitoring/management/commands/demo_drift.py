@@ -13,10 +13,13 @@ from rest_framework.authtoken.models import Token
 from core.errors import DomainError
 from monitoring import services
 from monitoring.models import DriftCheck, Retraining
-from registry.builtin import SYNTHETIC_REFERENCE
 from registry.models import ModelVersion
-from registry.services import dataset_generate_synthetic
-from registry.synthetic import SyntheticParams, generate
+from registry.services import (
+    SYNTHETIC_REFERENCE,
+    SyntheticParams,
+    dataset_generate_synthetic,
+    synthetic_frame,
+)
 from training.models import TrainingJob
 from training.services import training_job_create, training_job_run
 
@@ -70,7 +73,7 @@ class Command(BaseCommand):
                 "category_shift": 0.3,
             }
         )
-        frame = generate(drifted_params)
+        frame = synthetic_frame(drifted_params)
         client, auth = self._api_client()
         ids = self._send(client, auth, frame)
         labelled = self._label(client, auth, ids, frame, opts["labelled"])

@@ -126,6 +126,29 @@ class DriftMonitor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # What a person may change (page, API, admin): every setting except the model itself.
+    EDITABLE = (
+        "enabled",
+        "schedule",
+        "interval_minutes",
+        "crontab",
+        "window",
+        "window_rows",
+        "window_hours",
+        "min_sample",
+        "engine",
+        "fdr_q",
+        "numeric_effect_floor",
+        "categorical_effect_floor",
+        "dataset_rule",
+        "dataset_threshold",
+        "performance_alpha",
+        "retrain_enabled",
+        "retrain_cooldown_hours",
+        "retrain_min_labelled",
+        "retrain_every_days",
+    )
+
     class Meta:
         ordering = ["registered_model__name"]
 

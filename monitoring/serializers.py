@@ -43,26 +43,8 @@ class DriftMonitorSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "model",
-            "enabled",
-            "schedule",
-            "interval_minutes",
-            "crontab",
+            *DriftMonitor.EDITABLE,
             "schedule_text",
-            "window",
-            "window_rows",
-            "window_hours",
-            "min_sample",
-            "engine",
-            "fdr_q",
-            "numeric_effect_floor",
-            "categorical_effect_floor",
-            "dataset_rule",
-            "dataset_threshold",
-            "performance_alpha",
-            "retrain_enabled",
-            "retrain_cooldown_hours",
-            "retrain_min_labelled",
-            "retrain_every_days",
             "latest_check",
             "created_at",
             "updated_at",
@@ -93,27 +75,7 @@ class DriftMonitorUpdateInput(serializers.ModelSerializer):
 
     class Meta:
         model = DriftMonitor
-        fields = [
-            "enabled",
-            "schedule",
-            "interval_minutes",
-            "crontab",
-            "window",
-            "window_rows",
-            "window_hours",
-            "min_sample",
-            "engine",
-            "fdr_q",
-            "numeric_effect_floor",
-            "categorical_effect_floor",
-            "dataset_rule",
-            "dataset_threshold",
-            "performance_alpha",
-            "retrain_enabled",
-            "retrain_cooldown_hours",
-            "retrain_min_labelled",
-            "retrain_every_days",
-        ]
+        fields = list(DriftMonitor.EDITABLE)
         extra_kwargs = {name: {"required": False} for name in fields}
 
 

@@ -42,27 +42,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULED_TASK = "monitoring.run_scheduled_drift_check"
 SCHEDULED_RETRAIN_TASK = "monitoring.run_scheduled_retraining"
-EDITABLE_FIELDS = (
-    "enabled",
-    "schedule",
-    "interval_minutes",
-    "crontab",
-    "window",
-    "window_rows",
-    "window_hours",
-    "min_sample",
-    "engine",
-    "fdr_q",
-    "numeric_effect_floor",
-    "categorical_effect_floor",
-    "dataset_rule",
-    "dataset_threshold",
-    "performance_alpha",
-    "retrain_enabled",
-    "retrain_cooldown_hours",
-    "retrain_min_labelled",
-    "retrain_every_days",
-)
+EDITABLE_FIELDS = DriftMonitor.EDITABLE
 
 
 def _enqueue(check: DriftCheck) -> None:

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.charts import BLUE, LIGHT_GREY
 from core.errors import Conflict, DomainError
 from core.uploads import upload_form_refusing_oversize
 from inference import selectors
@@ -83,9 +84,7 @@ def _probability_chart(class_labels: list[str], probabilities: list[float], labe
                     "y": class_labels,
                     "text": [f"{p:.3f}" for p in probabilities],
                     "textposition": "auto",
-                    "marker": {
-                        "color": ["#1971c2" if c == label else "#adb5bd" for c in class_labels]
-                    },
+                    "marker": {"color": [BLUE if c == label else LIGHT_GREY for c in class_labels]},
                     "hovertemplate": "%{y}: %{x:.4f}<extra></extra>",
                 }
             ],

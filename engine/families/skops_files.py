@@ -4,6 +4,7 @@ pickle, loaded only with the family's explicit trust list (never trusted=True)."
 from __future__ import annotations
 
 import sys
+from abc import abstractmethod
 from collections.abc import Mapping
 
 from engine.errors import ArtifactIntegrityError
@@ -51,9 +52,9 @@ class SkopsAdapter(FamilyAdapter):
     file_names = (SKOPS,)
     trusted_skops_types: tuple[str, ...] = ()
 
+    @abstractmethod
     def estimator_class(self) -> type:
         """The scikit-learn class a model.skops of this family must hold."""
-        raise NotImplementedError
 
     def files(self, estimator: FittedEstimator) -> dict[str, bytes]:
         if not isinstance(estimator, SklearnEstimator):

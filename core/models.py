@@ -15,6 +15,16 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class UncancellableJobStatus(models.TextChoices):
+    """JobStatus without CANCELLED, for kinds that have no cancel flag (batch scoring, drift
+    checks): their pages and filters never offer a status the runner cannot write."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
 class Job(models.Model):
     """The fields the job runner (core.jobs) reads and writes on work a worker claims and a
     person watches.

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from core.models import Job
+from core.models import Job, UncancellableJobStatus
 from inference.ids import new_prediction_id
 
 
@@ -86,12 +86,8 @@ class PredictionLog(models.Model):
 class BatchScoringJob(Job):
     """A CSV scored against a model version by a Celery worker; the output is a CSV."""
 
-    # core.models.JobStatus without CANCELLED: a batch job has no cancel_requested flag.
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    # A batch job has no cancel_requested flag.
+    Status = UncancellableJobStatus
 
     registered_model = models.ForeignKey(
         "registry.RegisteredModel", on_delete=models.CASCADE, related_name="batch_jobs"

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from core.models import Job
+from core.models import Job, UncancellableJobStatus
 
 
 class WorkerProbe(models.Model):
@@ -179,11 +179,7 @@ class DriftCheck(Job):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = UncancellableJobStatus  # a check is short: it cannot be cancelled
 
     monitor = models.ForeignKey(DriftMonitor, on_delete=models.CASCADE, related_name="checks")
     model_version = models.ForeignKey(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Count, Q
 
@@ -72,3 +73,28 @@ def batch_job_list(*, model_name: str | None = None, limit: int = 20):
     if model_name:
         jobs = jobs.filter(registered_model__name=model_name)
     return jobs[:limit]
+
+
+def prediction_window(
+    *,
+    version_id: int,
+    columns: tuple[str, ...],
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labelled_only: bool = False,
+) -> list[tuple]:
+    """The newest `limit` live predictions of a version (batch scoring left out), between
+    `since` and `until` when given, oldest first, as tuples of `columns`. Drift checks and
+    retraining read their windows here (the (version, created_at) index serves the order)."""
+    rows = PredictionLog.objects.filter(model_version_id=version_id).exclude(
+        source=PredictionLog.Source.BATCH
+    )
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    if until is not None:
+        rows = rows.filter(created_at__lte=until)
+    if labelled_only:
+        rows = rows.filter(label__isnull=False)
+    picked = list(rows.order_by("-created_at", "-id").values_list(*columns)[:limit])
+    return picked[::-1]

@@ -3,7 +3,7 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from inference.models import BatchScoringJob
-from registry.models import ModelVersion
+from registry.selectors import Stage
 
 
 class BatchScoringJobSerializer(serializers.ModelSerializer):
@@ -56,7 +56,7 @@ class CreateBatchScoringJobInput(serializers.Serializer):
     version = serializers.IntegerField(
         required=False, min_value=1, help_text="Defaults to the production version."
     )
-    stage = serializers.ChoiceField(choices=ModelVersion.Stage.choices, required=False)
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
 
 
 class FeedbackInput(serializers.Serializer):

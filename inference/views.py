@@ -3,8 +3,11 @@ CSV in the background and follow the job."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,8 +25,10 @@ from inference.forms import BatchScoringForm, FeedbackForm, PredictionForm
 from inference.models import BatchScoringJob, PredictionLog
 from inference.services import batch_scoring_job_create, feedback_record, predictions_serve
 from inference.validation import RequestError
-from registry.models import ModelVersion, RegisteredModel
-from registry.selectors import registered_model_summaries
+from registry.selectors import Stage, registered_model_get, registered_model_summaries
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion, RegisteredModel
 
 RECENT_PREDICTIONS = 20
 RECENT_BATCH_JOBS = 10
@@ -53,15 +58,22 @@ def _pinned(request) -> int | None:
         raise Http404(f"{raw!r} is not a version number.") from None
 
 
+def _model_or_404(name: str) -> RegisteredModel:
+    model = registered_model_get(name)
+    if model is None:
+        raise Http404(f"There is no model named {name!r}.")
+    return model
+
+
 def _page_version(request, model: RegisteredModel) -> ModelVersion | None:
     """?version=N, else the production version (None when the model has none)."""
     versions = model.versions.select_related("registered_model")
     number = _pinned(request)
     if number is None:
-        return versions.filter(stage=ModelVersion.Stage.PRODUCTION).first()
+        return versions.filter(stage=Stage.PRODUCTION).first()
     try:
         return versions.get(version=number)
-    except ModelVersion.DoesNotExist:
+    except ObjectDoesNotExist:
         raise Http404(f"Model {model.name!r} has no version {number}.") from None
 
 
@@ -119,7 +131,7 @@ def _accuracy_rows(model: RegisteredModel, shown: ModelVersion | None) -> list[d
     return [
         {"version": v, "live": accuracy.get(v.pk)}
         for v in versions
-        if v.pk in accuracy or v == shown or v.stage == ModelVersion.Stage.PRODUCTION
+        if v.pk in accuracy or v == shown or v.stage == Stage.PRODUCTION
     ]
 
 
@@ -170,7 +182,7 @@ def _render_page(
 
 @require_http_methods(["GET", "POST"])
 def predict_model(request, name: str):
-    model = get_object_or_404(RegisteredModel, name=name)
+    model = _model_or_404(name)
     version = _page_version(request, model)
     if request.method == "GET" or version is None:
         return _render_page(request, model, version)
@@ -254,7 +266,7 @@ def batch_job_new(request, name: str):
 
 @csrf_protect
 def _batch_job_new(request, name: str):
-    model = get_object_or_404(RegisteredModel, name=name)
+    model = _model_or_404(name)
     version = _page_version(request, model)
     form = upload_form_refusing_oversize(BatchScoringForm, request)
     if form.is_valid():

@@ -25,7 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from inference.selectors import live_accuracy_list
 from monitoring.models import DriftCheck
-from registry.models import ModelVersion
+from registry.selectors import Stage, model_version_serving_rows
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +82,10 @@ class DatabaseCollector:
         )
         # Archived versions no longer serve; leaving them out bounds both the series count and
         # the prediction-log rows this scrape aggregates.
-        versions = list(
-            ModelVersion.objects.exclude(stage=ModelVersion.Stage.ARCHIVED)
-            .order_by("registered_model__name", "version")
-            .values_list("id", "registered_model__name", "version", "stage")
-        )
+        versions = model_version_serving_rows()
         stats = live_accuracy_list(version_ids=[pk for pk, _, _, _ in versions])
         for pk, model, number, stage in versions:
-            if stage == ModelVersion.Stage.PRODUCTION:
+            if stage == Stage.PRODUCTION:
                 production.add_metric([model], number)
             live = stats.get(pk)
             if live is None:

@@ -1,5 +1,8 @@
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from celery import current_app as app
 from django.conf import settings
@@ -7,7 +10,10 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from monitoring.models import DriftCheck, DriftMonitor, WorkerProbe
-from registry.models import ModelVersion, StageTransition
+from registry.selectors import model_version_production_of, stage_transition_promotions
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion
 
 BEAT_TASK_NAME = "modelyard-beat-heartbeat"
 
@@ -75,20 +81,13 @@ def drift_timeline_events(monitor: DriftMonitor) -> tuple[list[tuple], list[tupl
     ]
     promotions = [
         (t.created_at, f"v{t.model_version.version} promoted to production")
-        for t in StageTransition.objects.filter(
-            model_version__registered_model_id=monitor.registered_model_id,
-            to_stage=ModelVersion.Stage.PRODUCTION,
-        )
-        .select_related("model_version")
-        .order_by("created_at")[:200]
+        for t in stage_transition_promotions(monitor.registered_model_id)
     ]
     return retrainings, promotions
 
 
 def production_version(monitor: DriftMonitor) -> ModelVersion | None:
-    return ModelVersion.objects.filter(
-        registered_model_id=monitor.registered_model_id, stage=ModelVersion.Stage.PRODUCTION
-    ).first()
+    return model_version_production_of(monitor.registered_model_id)
 
 
 def drift_monitor_next_run(monitor: DriftMonitor) -> datetime | None:

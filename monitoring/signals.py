@@ -6,12 +6,14 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from registry.models import ModelVersion, StageTransition
+from registry.selectors import Stage
 
 
-@receiver(post_save, sender=StageTransition, dispatch_uid="monitoring.ensure_drift_monitor")
-def ensure_drift_monitor(sender, instance: StageTransition, created: bool, **kwargs) -> None:
-    if not created or instance.to_stage != ModelVersion.Stage.PRODUCTION:
+@receiver(
+    post_save, sender="registry.StageTransition", dispatch_uid="monitoring.ensure_drift_monitor"
+)
+def ensure_drift_monitor(sender, instance, created: bool, **kwargs) -> None:
+    if not created or instance.to_stage != Stage.PRODUCTION:
         return
     from monitoring.services import drift_monitor_ensure
 

@@ -15,7 +15,7 @@ from monitoring import charts as drift_charts
 from monitoring import prometheus, selectors, services
 from monitoring.forms import DriftMonitorForm, DriftUploadForm
 from monitoring.models import DriftCheck, DriftMonitor
-from registry.models import RegisteredModel
+from registry.selectors import registered_model_get
 
 
 def _bearer_token(request) -> str:
@@ -51,7 +51,9 @@ def drift(request):
 
 
 def _monitor_or_404(name: str) -> DriftMonitor:
-    model = get_object_or_404(RegisteredModel, name=name)
+    model = registered_model_get(name)
+    if model is None:
+        raise Http404(f"There is no model named {name!r}.")
     return services.drift_monitor_ensure(model=model)
 
 

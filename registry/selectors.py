@@ -31,6 +31,75 @@ def model_version_get_production(model_name: str) -> ModelVersion | None:
     )
 
 
+# --- For the other apps ----------------------------------------------------------------------
+# The import contract lets other apps reach the registry only through its services and
+# selectors, never registry.models: its vocabulary and the rows they read are here.
+
+Stage = ModelVersion.Stage
+DatasetOrigin = Dataset.Origin
+
+
+def dataset_queryset() -> QuerySet[Dataset]:
+    """Every dataset (for a serializer's primary-key field)."""
+    return Dataset.objects.all()
+
+
+def dataset_labelled_list() -> QuerySet[Dataset]:
+    """Datasets with a target column, newest first: the ones a training job may use."""
+    return Dataset.objects.exclude(target="").order_by("-created_at", "-id")
+
+
+def dataset_get_by_ref(ref: str) -> Dataset | None:
+    """A dataset by its id (all digits) or its exact name."""
+    if ref.isdigit():
+        return Dataset.objects.filter(pk=int(ref)).first()
+    return Dataset.objects.filter(name=ref).first()
+
+
+def registered_model_exists(name: str) -> bool:
+    return RegisteredModel.objects.filter(name=name).exists()
+
+
+def model_version_list_by_name(model_name: str) -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.filter(registered_model__name=model_name)
+
+
+def model_version_get_by_id(pk: int) -> ModelVersion:
+    """The version with its model loaded; ModelVersion.DoesNotExist (an ObjectDoesNotExist)
+    when there is none."""
+    return ModelVersion.objects.select_related("registered_model", "dataset").get(pk=pk)
+
+
+def model_version_production_of(model_id: int) -> ModelVersion | None:
+    """The production version of the model with this id, with its model and dataset."""
+    return (
+        ModelVersion.objects.select_related("registered_model", "dataset")
+        .filter(registered_model_id=model_id, stage=Stage.PRODUCTION)
+        .first()
+    )
+
+
+def model_version_serving_rows() -> list[tuple[int, str, int, str]]:
+    """(id, model name, number, stage) of every version that is not archived, by model and
+    number. Archived versions no longer serve."""
+    return list(
+        ModelVersion.objects.exclude(stage=Stage.ARCHIVED)
+        .order_by("registered_model__name", "version")
+        .values_list("id", "registered_model__name", "version", "stage")
+    )
+
+
+def stage_transition_promotions(model_id: int, *, limit: int = 200) -> QuerySet[StageTransition]:
+    """The model's transitions to production, oldest first."""
+    return (
+        StageTransition.objects.filter(
+            model_version__registered_model_id=model_id, to_stage=Stage.PRODUCTION
+        )
+        .select_related("model_version")
+        .order_by("created_at")[:limit]
+    )
+
+
 # --- Model registry ---------------------------------------------------------------------------
 
 # (key, label, higher_is_better) for the scalar test-set metrics, in table order.

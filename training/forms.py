@@ -1,10 +1,17 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from django import forms
 from django.conf import settings
 from django.utils.text import slugify
 
 from engine import vocabulary
-from registry.models import Dataset
+from registry.selectors import dataset_labelled_list
 from training.services import FAMILIES, IMBALANCE_STRATEGIES, METRICS
+
+if TYPE_CHECKING:
+    from registry.models import Dataset
 
 FAMILY_LABELS = {c.name: c.label for c in vocabulary.FAMILIES}
 IMBALANCE_LABELS = {c.name: c.label for c in vocabulary.IMBALANCE_STRATEGIES}
@@ -23,7 +30,7 @@ class DatasetChoiceField(forms.ModelChoiceField):
 
 
 class TrainingJobForm(forms.Form):
-    dataset = DatasetChoiceField(queryset=Dataset.objects.none(), empty_label=None)
+    dataset = DatasetChoiceField(queryset=dataset_labelled_list().none(), empty_label=None)
     model_name = forms.CharField(
         max_length=100,
         required=False,
@@ -58,7 +65,7 @@ class TrainingJobForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        datasets = Dataset.objects.exclude(target="").order_by("-created_at", "-id")
+        datasets = dataset_labelled_list()
         self.fields["dataset"].queryset = datasets
         self.fields["dataset"].widget.attrs.update(
             {"data-fills": "#id_model_name", "data-fill-values": "model-name-defaults"}

@@ -11,6 +11,14 @@ from django.utils import timezone
 from engine import vocabulary
 from training.models import TrainingJob, Trial
 
+# For the other apps, which may not import training.models: what started a job.
+TrainingTrigger = TrainingJob.Trigger
+
+
+def training_job_get(pk: int) -> TrainingJob:
+    """The job with its result version; TrainingJob.DoesNotExist when there is none."""
+    return TrainingJob.objects.select_related("result_version").get(pk=pk)
+
 
 def training_job_list() -> QuerySet[TrainingJob]:
     return TrainingJob.objects.select_related(

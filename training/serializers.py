@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from registry.models import Dataset
+from registry.selectors import dataset_queryset
 from training.models import TrainingJob, Trial
 from training.services import FAMILIES, IMBALANCE_STRATEGIES, METRICS
 
@@ -82,7 +82,7 @@ class TrainingJobDetailSerializer(TrainingJobSerializer):
 
 
 class CreateTrainingJobInput(serializers.Serializer):
-    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    dataset = serializers.PrimaryKeyRelatedField(queryset=dataset_queryset())
     model_name = serializers.CharField(max_length=100)
     target = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     families = serializers.ListField(

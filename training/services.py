@@ -10,6 +10,7 @@ import logging
 import math
 import re
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -19,8 +20,11 @@ from core import csvfiles
 from core.errors import InvalidInput
 from core.jobs import JobRunner
 from engine import vocabulary
-from registry.models import Dataset, RegisteredModel
+from registry.selectors import model_version_list_by_name
 from training.models import TrainingJob, Trial
+
+if TYPE_CHECKING:
+    from registry.models import Dataset
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +51,7 @@ def dataset_features(dataset: Dataset, target: str) -> list[tuple[str, str]]:
 
 
 def _check_schema_matches(model_name: str, dataset: Dataset, target: str) -> None:
-    model = RegisteredModel.objects.filter(name=model_name).first()
-    latest = model.versions.order_by("-version").first() if model else None
+    latest = model_version_list_by_name(model_name).order_by("-version").first()
     if latest is None:
         return
     have = {(f["name"], f["kind"]) for f in latest.signature.get("features", [])}

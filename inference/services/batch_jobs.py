@@ -20,7 +20,7 @@ from inference.pipeline import Scored
 from inference.services.prediction_log import prediction_logs_write
 from inference.serving.cache import model_cache
 from inference.serving.routing import resolve, route
-from registry.models import ModelVersion
+from registry.selectors import model_version_get_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +55,7 @@ def batch_scoring_job_create(
     except NotFound as exc:
         field = "version" if version is not None else "model"
         raise InvalidInput(exc.message, field=field) from None
-    model_version = ModelVersion.objects.select_related("registered_model").get(
-        pk=target.version_id
-    )
+    model_version = model_version_get_by_id(target.version_id)
     spooled = csvfiles.spool(
         file, directory=settings.UPLOAD_TMP_DIR, limit=settings.BATCH_SCORING_MAX_BYTES
     )

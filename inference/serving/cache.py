@@ -25,7 +25,12 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from core.errors import Conflict, InvalidInput, NotFound
-from registry.models import ModelVersion, RegisteredModel
+from registry.selectors import (
+    Stage,
+    model_version_get_by_id,
+    model_version_list_by_name,
+    registered_model_exists,
+)
 
 
 @dataclass(frozen=True)
@@ -96,14 +101,14 @@ class ModelCache:
 
 
 def _resolve_from_database(model_name: str, *, version: int | None, stage: str | None) -> Target:
-    versions = ModelVersion.objects.filter(registered_model__name=model_name)
+    versions = model_version_list_by_name(model_name)
     if version is not None:
         versions, wanted = versions.filter(version=version), f"version {version}"
     else:
-        stage = stage or ModelVersion.Stage.PRODUCTION
-        if stage not in ModelVersion.Stage.values:
+        stage = stage or Stage.PRODUCTION
+        if stage not in Stage.values:
             raise InvalidInput(
-                f"Unknown stage {stage!r}; choose one of {', '.join(ModelVersion.Stage.values)}.",
+                f"Unknown stage {stage!r}; choose one of {', '.join(Stage.values)}.",
                 field="stage",
             )
         # Several versions can share a non-production stage: serve the newest.
@@ -112,7 +117,7 @@ def _resolve_from_database(model_name: str, *, version: int | None, stage: str |
         "id", "version", "stage", "manifest_sha256", "integrity_error", "registered_model_id"
     ).first()
     if row is None:
-        if not RegisteredModel.objects.filter(name=model_name).exists():
+        if not registered_model_exists(model_name):
             raise NotFound(f"There is no model named {model_name!r}.")
         raise NotFound(f"Model {model_name!r} has no {wanted}.")
     if row["integrity_error"]:
@@ -134,7 +139,7 @@ def _load(target: Target):
     from inference.pipeline import ServingModel
     from registry.services import model_version_load
 
-    version = ModelVersion.objects.select_related("registered_model").get(pk=target.version_id)
+    version = model_version_get_by_id(target.version_id)
     if version.manifest_sha256 != target.manifest_sha256:
         raise Conflict(f"{version} changed while it was being loaded; retry the request.")
     fitted = model_version_load(version=version)  # verifies checksums, Conflict if corrupt

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -34,9 +34,12 @@ from engine.drift import DriftConfig
 from engine.drift_engines import run_engine
 from engine.performance import performance_check
 from engine.values import boolean_values, category_strings, json_safe
-from inference.models import PredictionLog
+from inference.selectors import prediction_window
 from monitoring.models import DriftCheck, DriftMonitor
-from registry.models import ModelVersion, RegisteredModel
+from registry.selectors import model_version_production_of
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion, RegisteredModel
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +185,7 @@ def drift_monitor_delete_schedule(*, monitor: DriftMonitor) -> None:
 
 
 def _production(monitor: DriftMonitor) -> ModelVersion:
-    version = (
-        ModelVersion.objects.select_related("registered_model")
-        .filter(registered_model=monitor.registered_model, stage=ModelVersion.Stage.PRODUCTION)
-        .first()
-    )
+    version = model_version_production_of(monitor.registered_model_id)
     if version is None:
         raise InvalidInput(
             f"Model {monitor.registered_model.name!r} has no production version to check.",
@@ -287,24 +286,20 @@ def _window(check: DriftCheck) -> tuple[list[tuple], object, object]:
     """The check's window of logged rows, oldest first, as (features, prediction,
     probabilities, label, is_correct, created_at) tuples, and its bounds."""
     config = check.config
-    rows = PredictionLog.objects.filter(model_version=check.model_version).exclude(
-        source=PredictionLog.Source.BATCH
-    )
+    since, limit = None, config["window_rows"]
     if config["window"] == DriftMonitor.Window.HOURS:
         since = check.created_at - timedelta(hours=config["window_hours"])
-        rows = rows.filter(created_at__gte=since, created_at__lte=check.created_at)
         limit = settings.DRIFT_WINDOW_MAX_ROWS
-    else:
-        rows = rows.filter(created_at__lte=check.created_at)
-        limit = config["window_rows"]
-    picked = list(
-        rows.order_by("-created_at", "-id").values_list(
-            "features", "prediction", "probabilities", "label", "is_correct", "created_at"
-        )[:limit]
+    picked = prediction_window(
+        version_id=check.model_version_id,
+        columns=("features", "prediction", "probabilities", "label", "is_correct", "created_at"),
+        limit=limit,
+        since=since,
+        until=check.created_at,
     )
     if not picked:
         return [], None, None
-    return picked[::-1], picked[-1][-1], picked[0][-1]
+    return picked, picked[0][-1], picked[-1][-1]
 
 
 def _columns(frame_or_rows, features: list[dict]) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,24 +29,24 @@ from django.utils import timezone
 
 from core import csvfiles
 from core.errors import Conflict, DomainError, InvalidInput
+from core.models import JobStatus
 from engine.comparison import compare_models
 from engine.values import json_safe
-from inference.models import PredictionLog
+from inference.selectors import prediction_window
 from monitoring.models import DriftCheck, DriftMonitor, Retraining
-from registry.models import Dataset, ModelVersion
+from registry.selectors import DatasetOrigin, Stage, model_version_production_of
 from registry.services import dataset_ingest, model_version_load, model_version_transition
-from training.models import TrainingJob
+from training.selectors import TrainingTrigger
 from training.services import training_job_create
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
 
 def _production(monitor: DriftMonitor) -> ModelVersion:
-    version = (
-        ModelVersion.objects.select_related("registered_model", "dataset")
-        .filter(registered_model=monitor.registered_model, stage=ModelVersion.Stage.PRODUCTION)
-        .first()
-    )
+    version = model_version_production_of(monitor.registered_model_id)
     if version is None:
         raise InvalidInput(
             f"Model {monitor.registered_model.name!r} has no production version to retrain.",
@@ -76,13 +77,12 @@ def retraining_blocker(monitor: DriftMonitor, *, automatic: bool) -> str:
 
 def _labelled_window(monitor: DriftMonitor, champion: ModelVersion) -> list[tuple]:
     """The production version's most recent labelled predictions, oldest first."""
-    rows = (
-        PredictionLog.objects.filter(model_version=champion, label__isnull=False)
-        .exclude(source=PredictionLog.Source.BATCH)
-        .order_by("-created_at", "-id")
-        .values_list("features", "label", "created_at")[: monitor.window_rows]
+    return prediction_window(
+        version_id=champion.pk,
+        columns=("features", "label", "created_at"),
+        limit=monitor.window_rows,
+        labelled_only=True,
     )
-    return list(rows)[::-1]
 
 
 def _frame(rows: list[tuple], columns: list[str], target: str) -> pd.DataFrame:
@@ -145,7 +145,7 @@ def retraining_start(
             name=name,
             target=target,
             description=f"{parent.name} plus {len(used)} labelled predictions of {champion}.",
-            origin=Dataset.Origin.RETRAINING,
+            origin=DatasetOrigin.RETRAINING,
             source_params={"lineage": lineage},
         )
         directory = settings.DERIVED_DIR / "retraining"
@@ -158,9 +158,9 @@ def retraining_start(
             target=target,
             n_trials=settings.RETRAIN_TRIALS,
             trigger={
-                Retraining.Trigger.MANUAL: TrainingJob.Trigger.MANUAL,
-                Retraining.Trigger.SCHEDULE: TrainingJob.Trigger.SCHEDULE,
-            }.get(trigger, TrainingJob.Trigger.DRIFT),
+                Retraining.Trigger.MANUAL: TrainingTrigger.MANUAL,
+                Retraining.Trigger.SCHEDULE: TrainingTrigger.SCHEDULE,
+            }.get(trigger, TrainingTrigger.DRIFT),
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
         )
         retraining = Retraining.objects.create(
@@ -227,7 +227,7 @@ def retraining_settle(retraining: Retraining) -> Retraining:
     job = retraining.training_job
     if not job.is_finished:
         return retraining
-    if job.status != TrainingJob.Status.SUCCEEDED or job.result_version is None:
+    if job.status != JobStatus.SUCCEEDED or job.result_version is None:
         Retraining.objects.filter(pk=retraining.pk).update(
             status=Retraining.Status.FAILED,
             error=f"Training job {job.pk} {job.status}: {job.error}".strip(),
@@ -258,7 +258,7 @@ def retraining_settle(retraining: Retraining) -> Retraining:
     with transaction.atomic():
         model_version_transition(
             version=challenger,
-            to_stage=ModelVersion.Stage.STAGING,
+            to_stage=Stage.STAGING,
             reason=(
                 f"Retrained ({retraining.get_trigger_display().lower()}) from {champion}; "
                 f"compared on {len(holdout)} held-out recent rows."

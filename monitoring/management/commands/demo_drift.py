@@ -1,7 +1,10 @@
 """manage.py demo_drift: the loop on synthetic data, end to end, in this process."""
 
+from __future__ import annotations
+
 import json
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,15 +16,19 @@ from rest_framework.authtoken.models import Token
 from core.errors import DomainError
 from monitoring import services
 from monitoring.models import DriftCheck, Retraining
-from registry.models import ModelVersion
+from registry.selectors import model_version_get_production
 from registry.services import (
     SYNTHETIC_REFERENCE,
     SyntheticParams,
     dataset_generate_synthetic,
     synthetic_frame,
 )
-from training.models import TrainingJob
+from training.selectors import training_job_get
 from training.services import training_job_create, training_job_run
+
+if TYPE_CHECKING:
+    from registry.models import ModelVersion
+    from training.models import TrainingJob
 
 MODEL = "demo-drift"
 WAIT_SECONDS = 1800
@@ -123,9 +130,7 @@ class Command(BaseCommand):
         )
 
     def _production(self, reference: SyntheticParams, trials: int) -> ModelVersion:
-        version = ModelVersion.objects.filter(
-            registered_model__name=MODEL, stage=ModelVersion.Stage.PRODUCTION
-        ).first()
+        version = model_version_get_production(MODEL)
         if version is not None:
             self.say(f"1. {MODEL} v{version.version} is already in production; reusing it.")
             return version
@@ -147,7 +152,7 @@ class Command(BaseCommand):
         """Run the job here; when a running worker claimed it first, wait for the worker."""
         training_job_run(job_id=job_id)
         deadline = time.monotonic() + WAIT_SECONDS
-        job = TrainingJob.objects.get(pk=job_id)
+        job = training_job_get(job_id)
         while not job.is_finished and time.monotonic() < deadline:
             time.sleep(1)
             job.refresh_from_db()

@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from registry.models import Dataset
+from registry.selectors import dataset_get_by_ref
 from training import services
 from training.models import TrainingJob
 
@@ -31,11 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         ref = opts["dataset"]
-        dataset = (
-            Dataset.objects.filter(pk=int(ref)).first()
-            if ref.isdigit()
-            else Dataset.objects.filter(name=ref).first()
-        )
+        dataset = dataset_get_by_ref(ref)
         if dataset is None:
             raise CommandError(f"No dataset {ref!r} (give its id or exact name).")
         split = lambda v: [x.strip() for x in v.split(",") if x.strip()] or None  # noqa: E731

@@ -104,15 +104,16 @@ def predict(request, name: str, *, started: float):
         started=started,
     )
     target = served.target
-    return json_response(
-        {
-            "model": target.model_name,
-            "version": target.version,
-            "stage": target.stage,
-            "class_labels": served.class_labels,
-            "predictions": served.rows(),
-        }
-    )
+    body = {
+        "model": target.model_name,
+        "version": target.version,
+        "stage": target.stage,
+        "class_labels": served.class_labels,
+        "predictions": served.rows(),
+    }
+    if served.route.ab_test_id is not None:
+        body["ab_test"] = {"id": served.route.ab_test_id, "arm": served.route.arm}
+    return json_response(body)
 
 
 # -- feedback (DRF: not a hot path) ----------------------------------------------------------

@@ -45,6 +45,9 @@ class PredictionLog(models.Model):
     # Filled when an A/B test routed the request (the abtests app owns the test rows).
     ab_test_id = models.BigIntegerField(null=True, blank=True)
     arm = models.CharField(max_length=32, blank=True)
+    # A shadow row (an A/B test in shadow mode): the challenger's answer for the row whose id
+    # this is, logged and never returned. Feedback on that row labels this one too.
+    shadow_of = models.UUIDField(null=True, blank=True)
     # sha256 of the caller's unit id (keyed with SECRET_KEY): sticky, but not the raw id.
     unit_hash = models.CharField(max_length=64, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.REST)
@@ -72,10 +75,14 @@ class PredictionLog(models.Model):
                 condition=Q(label__isnull=False),
                 name="predlog_version_labelled",
             ),
+            # An arm's newest rows (the latency guardrail reads its recent p95 here).
             models.Index(
-                fields=["ab_test_id", "arm"],
+                fields=["ab_test_id", "arm", "-created_at"],
                 condition=Q(ab_test_id__isnull=False),
-                name="predlog_abtest_arm",
+                name="predlog_abtest_arm_recent",
+            ),
+            models.Index(
+                fields=["shadow_of"], condition=Q(shadow_of__isnull=False), name="predlog_shadow"
             ),
         ]
 
@@ -128,3 +135,56 @@ class BatchScoringJob(Job):
     @property
     def output_file(self):
         return settings.DATA_DIR / self.output_path if self.output_path else None
+
+
+class ArmTally(models.Model):
+    """Running counts of one A/B test arm's traffic, kept by the write path.
+
+    The prediction log's writers add each request's rows in the same transaction as the rows
+    (`inference.services.prediction_log`), and the feedback service adds labels as it writes
+    them, so an evaluation reads a handful of rows here instead of aggregating millions of
+    logged ones. The test itself belongs to the abtests app; inference knows only its id.
+    """
+
+    ab_test_id = models.BigIntegerField()
+    arm = models.CharField(max_length=32)
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    requests = models.BigIntegerField(default=0)
+    predictions = models.BigIntegerField(default=0)
+    # Distinct units first seen in this arm (a request without a unit id is its own unit).
+    units = models.BigIntegerField(default=0)
+    # Requests that failed after the arm was chosen (invalid rows, a version that cannot load).
+    errors = models.BigIntegerField(default=0)
+    labelled = models.BigIntegerField(default=0)
+    correct = models.BigIntegerField(default=0)
+    # Shadow tests, on the challenger's row: labelled pairs (the same row answered by both
+    # versions) and the discordant ones, which alone carry the paired test's information.
+    pairs = models.BigIntegerField(default=0)
+    pairs_champion_only = models.BigIntegerField(default=0)
+    pairs_challenger_only = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ab_test_id", "arm", "model_version"], name="armtally_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"test {self.ab_test_id} {self.arm}: {self.labelled} labelled"
+
+
+class UnitExposure(models.Model):
+    """A unit's first request in an A/B test: distinct units per arm for the sample-ratio
+    check. Only the keyed hash of the unit id is kept."""
+
+    ab_test_id = models.BigIntegerField()
+    unit_hash = models.CharField(max_length=64)
+    arm = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ab_test_id", "unit_hash"], name="unitexposure_unique")
+        ]

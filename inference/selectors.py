@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Count, Q, Sum
 
-from inference.models import BatchScoringJob, PredictionLog
+from inference.models import ArmTally, BatchScoringJob, PredictionLog
+from inference.serving.tally import COUNTS
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,40 @@ def prediction_window(
         rows = rows.filter(label__isnull=False)
     picked = list(rows.order_by("-created_at", "-id").values_list(*columns)[:limit])
     return picked[::-1]
+
+
+def arm_tallies(*, ab_test_id: int) -> dict[str, dict[str, int]]:
+    """Each arm's running counts ({arm: {requests, predictions, units, errors, labelled,
+    correct, pairs, ...}}), summed over its versions: a few rows whatever the log's size."""
+    rows = (
+        ArmTally.objects.filter(ab_test_id=ab_test_id)
+        .values("arm")
+        .annotate(**{c: Sum(c) for c in COUNTS})
+    )
+    return {row.pop("arm"): {c: int(row[c] or 0) for c in COUNTS} for row in rows}
+
+
+def arm_latency_p95(*, ab_test_id: int, arm: str, last: int = 5000) -> float | None:
+    """p95 of the request latency (ms) over the arm's newest `last` logged rows, None
+    without rows; read along the (test, arm, created_at) index."""
+    table = PredictionLog._meta.db_table
+    recent = (
+        f"SELECT latency_ms FROM {table} WHERE ab_test_id = %s AND arm = %s "
+        "ORDER BY created_at DESC LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) "
+                f"FROM ({recent}) AS recent",
+                [ab_test_id, arm, last],
+            )
+            value = cursor.fetchone()[0]
+            return None if value is None else float(value)
+        cursor.execute(recent, [ab_test_id, arm, last])
+        values = [row[0] for row in cursor.fetchall()]
+    if not values:
+        return None
+    import numpy as np
+
+    return float(np.percentile(values, 95))

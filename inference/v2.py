@@ -364,6 +364,8 @@ def model_infer(request, name: str, version: str | None = None, *, started: floa
     }
     if request_id is not None:
         body["id"] = request_id
+    if served.route.ab_test_id is not None:
+        body["parameters"] = {"ab_test_id": served.route.ab_test_id, "arm": served.route.arm}
     return json_response(body)
 
 

@@ -330,6 +330,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.sweep_stale_drift_checks": {"queue": "monitoring"},
     "monitoring.settle_retrainings": {"queue": "monitoring"},
     "monitoring.run_scheduled_retraining": {"queue": "monitoring"},
+    "abtests.evaluate_due": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -341,6 +342,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # tick from there.
 CELERY_BEAT_SYNC_EVERY = 1
 BEAT_HEARTBEAT_SECONDS = env_int("BEAT_HEARTBEAT_SECONDS", 15)
+# How often Beat evaluates running A/B tests (and promotions under watch).
+ABTEST_EVALUATE_SECONDS = env_int("ABTEST_EVALUATE_SECONDS", 60)
 CELERY_BEAT_SCHEDULE = {
     "modelyard-beat-heartbeat": {
         "task": "monitoring.beat_heartbeat",
@@ -366,6 +369,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.sweep_stale_drift_checks",
         "schedule": 60.0,
         "options": {"expires": 60},
+    },
+    "modelyard-evaluate-ab-tests": {
+        "task": "abtests.evaluate_due",
+        "schedule": float(ABTEST_EVALUATE_SECONDS),
+        "options": {"expires": ABTEST_EVALUATE_SECONDS},
     },
 }
 DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
@@ -450,6 +458,14 @@ DRIFT_REQUEUE_AFTER_SECONDS = env_int("DRIFT_REQUEUE_AFTER_SECONDS", 300)
 # predictions held out to compare champion and challenger on.
 RETRAIN_TRIALS = env_int("RETRAIN_TRIALS", 10)
 RETRAIN_HOLDOUT_SHARE = env_float("RETRAIN_HOLDOUT_SHARE", 0.3)
+
+# --- A/B tests -------------------------------------------------------------------------------
+
+# Each web process re-reads which tests run this often; a test started or stopped in
+# another process takes effect there within it.
+ABTEST_ROUTER_TTL_SECONDS = env_float("ABTEST_ROUTER_TTL_SECONDS", 2.0)
+# The latency guardrail's p95 is over each arm's newest rows, this many.
+ABTEST_LATENCY_WINDOW_ROWS = env_int("ABTEST_LATENCY_WINDOW_ROWS", 5000)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from abtests.api import ABTestViewSet, SampleSizeView
 from inference.api import BatchScoringJobViewSet
 from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
@@ -27,6 +28,7 @@ router.register("transitions", StageTransitionViewSet, basename="stage-transitio
 router.register("batch-jobs", BatchScoringJobViewSet, basename="batch-job")
 router.register("drift-monitors", DriftMonitorViewSet, basename="drift-monitor")
 router.register("drift-checks", DriftCheckViewSet, basename="drift-check")
+router.register("ab-tests", ABTestViewSet, basename="ab-test")
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.
@@ -46,11 +48,13 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/ab-tests/sample-size", SampleSizeView.as_view(), name="ab_sample_size"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),
     path("training/", include("training.urls")),
     path("drift/", include("monitoring.urls")),
+    path("ab-tests/", include("abtests.urls")),
     path("predict/", include((page_urlpatterns, "inference"))),
 ]

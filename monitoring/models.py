@@ -115,6 +115,17 @@ class DriftMonitor(models.Model):
     retrain_min_labelled = models.PositiveIntegerField(default=200)
     # Retrain on a calendar too, drift or not (0: only on drift, a drop or by hand).
     retrain_every_days = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(365)])
+
+    class AfterRetraining(models.TextChoices):
+        STAGE = "stage", "Stage the challenger (a person decides)"
+        AB_TEST = "ab_test", "Start an A/B test (split traffic)"
+        SHADOW_TEST = "shadow_test", "Start a shadow test"
+
+    # What happens to a retraining's challenger once it is in staging: with a test, the loop
+    # drift -> retrain -> test -> decision -> promotion runs with no person involved.
+    after_retraining = models.CharField(
+        max_length=16, choices=AfterRetraining.choices, default=AfterRetraining.STAGE
+    )
     retrain_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask",
         null=True,
@@ -147,6 +158,7 @@ class DriftMonitor(models.Model):
         "retrain_cooldown_hours",
         "retrain_min_labelled",
         "retrain_every_days",
+        "after_retraining",
     )
 
     class Meta:
@@ -267,6 +279,12 @@ class Retraining(models.Model):
         related_name="retrainings_as_challenger",
     )
     # The newest labelled rows kept out of training, to compare the two models on.
+    # The A/B test the monitor's policy started for the challenger (the loop's next step).
+    ab_test = models.ForeignKey(
+        "abtests.ABTest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Why the policy's test did not start, when it did not.
+    ab_test_note = models.CharField(max_length=500, blank=True)
     holdout_path = models.CharField(max_length=500)
     n_parent_rows = models.PositiveIntegerField()
     n_window_rows = models.PositiveIntegerField()

@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from abtests.selectors import abtest_latest_snapshots
 from inference.selectors import live_accuracy_list
 from monitoring.models import DriftCheck
 from registry.selectors import Stage, model_version_serving_rows
@@ -95,7 +96,49 @@ class DatabaseCollector:
             labelled.add_metric(labels, live.labelled)
             if live.accuracy is not None:
                 accuracy.add_metric(labels, live.accuracy)
-        return [accuracy, labelled, logged, production, *self._drift()]
+        return [accuracy, labelled, logged, production, *self._drift(), *self._abtests()]
+
+    def _abtests(self) -> list[Metric]:
+        """The latest evaluation of every running A/B test (and promotion under watch)."""
+        labelled = GaugeMetricFamily(
+            "modelyard_abtest_labelled",
+            "Labelled predictions per arm of a running A/B test, at its latest evaluation.",
+            labels=["test", "arm"],
+        )
+        accuracy = GaugeMetricFamily(
+            "modelyard_abtest_accuracy",
+            "Accuracy of labelled predictions per arm of a running A/B test.",
+            labels=["test", "arm"],
+        )
+        p_value = GaugeMetricFamily(
+            "modelyard_abtest_p_value",
+            "Always-valid p-value (mSPRT) of the difference in accuracy of a running test.",
+            labels=["test"],
+        )
+        prob_better = GaugeMetricFamily(
+            "modelyard_abtest_prob_better",
+            "Posterior probability (Beta-Binomial) that the challenger is more accurate.",
+            labels=["test"],
+        )
+        srm = GaugeMetricFamily(
+            "modelyard_abtest_srm_p_value",
+            "Sample-ratio-mismatch chi-square p-value of a running split test (below 0.001 "
+            "blocks every decision).",
+            labels=["test"],
+        )
+        for test_id, snapshot in abtest_latest_snapshots():
+            test = str(test_id)
+            for arm, figures in snapshot.arms.items():
+                labelled.add_metric([test, arm], figures.get("labelled", 0))
+                if figures.get("accuracy") is not None:
+                    accuracy.add_metric([test, arm], figures["accuracy"])
+            if snapshot.p_value is not None:
+                p_value.add_metric([test], snapshot.p_value)
+            if snapshot.prob_better is not None:
+                prob_better.add_metric([test], snapshot.prob_better)
+            if snapshot.srm_p_value is not None:
+                srm.add_metric([test], snapshot.srm_p_value)
+        return [labelled, accuracy, p_value, prob_better, srm]
 
     def _drift(self) -> list[Metric]:
         """The latest finished drift check of every model's monitor."""

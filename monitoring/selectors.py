@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from monitoring.models import DriftCheck, DriftMonitor, WorkerProbe
+from monitoring.models import DriftCheck, DriftMonitor, Retraining, WorkerProbe
 from registry.selectors import model_version_production_of, stage_transition_promotions
 
 if TYPE_CHECKING:
@@ -121,3 +121,12 @@ def drift_monitor_rows() -> list[dict]:
         }
         for m in monitors
     ]
+
+
+def retraining_for_ab_test(test_id: int) -> Retraining | None:
+    """The retraining whose challenger the A/B test compares (the loop's previous step)."""
+    return (
+        Retraining.objects.select_related("drift_check", "training_job")
+        .filter(ab_test_id=test_id)
+        .first()
+    )

@@ -47,6 +47,14 @@ def _prediction_log_unbuffered():
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ab_router_reads_every_time():
+    """Each web process caches which A/B tests run for ABTEST_ROUTER_TTL_SECONDS; a test's
+    rolled-back rows must not linger in that cache for the next test."""
+    with override_settings(ABTEST_ROUTER_TTL_SECONDS=0):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_data_files():
     """Rolled-back rows leave no trace; make stored files follow suit between tests."""

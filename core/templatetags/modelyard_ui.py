@@ -13,6 +13,11 @@ STATUS_BADGES = {
     "succeeded": "badge badge-ok",
     "failed": "badge badge-bad",
     "cancelled": "badge badge-muted",
+    # A/B tests
+    "draft": "badge",
+    "stopped": "badge badge-muted",
+    "decided": "badge badge-ok",
+    "rolled_back": "badge badge-warn",
 }
 STAGE_BADGES = {
     "candidate": "badge",
@@ -122,3 +127,11 @@ def get_item(mapping, key):
     if not mapping:
         return None
     return mapping.get(key)
+
+
+@register.filter
+def points(share, digits: int = 1) -> str:
+    """A difference of two shares in percentage points, signed: +2.1 pts."""
+    if share is None:
+        return "—"
+    return f"{share * 100:+.{int(digits)}f} pts"

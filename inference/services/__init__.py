@@ -13,9 +13,13 @@ from inference.services.feedback import (
 )
 from inference.services.prediction_log import prediction_logs_write
 from inference.services.serving import Served, predictions_serve
+from inference.serving.cache import model_cache
+from inference.serving.routing import Route, RouteRequest, register_router, unregister_router
 
 __all__ = [
     "FeedbackOutcome",
+    "Route",
+    "RouteRequest",
     "Served",
     "batch_scoring_job_create",
     "batch_scoring_job_run",
@@ -25,4 +29,7 @@ __all__ = [
     "new_prediction_ids",
     "prediction_logs_write",
     "predictions_serve",
+    "model_cache",
+    "register_router",
+    "unregister_router",
 ]

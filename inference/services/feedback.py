@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.errors import Conflict, InvalidInput, NotFound
 from inference.models import PredictionLog
 from inference.serving.logwriter import log_writer
+from inference.serving.tally import TallyDelta, tally_apply
 
 
 @dataclass
@@ -100,6 +101,8 @@ def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[
        "unchanged"; a different label on a labelled prediction is a "conflict" unless
        `overwrite`; else the label is written with `is_correct`.
     An id that appears twice is handled in order (the second sees the first's label).
+    4. A/B tests: a labelled row an arm served adds to its tally, and its shadow rows (the
+       challenger's answers in a shadow test) get the same label and add the pair.
     """
     parsed = [_parse_id(item.get("prediction_id")) for item in items]
     wanted = {pid for pid in parsed if pid is not None}
@@ -114,6 +117,7 @@ def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[
             .select_related("model_version")
         }
         changed: dict[uuid.UUID, PredictionLog] = {}
+        before: dict[uuid.UUID, bool | None] = {}  # is_correct before this call (None: unlabelled)
         for item, pid in zip(items, parsed, strict=True):
             shown = str(item.get("prediction_id"))
             prediction = found.get(pid) if pid is not None else None
@@ -148,13 +152,64 @@ def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[
                     )
                     continue
                 status = "overwritten"
+            before.setdefault(prediction.id, prediction.is_correct)
             prediction.label = label
             prediction.labelled_at = now
             prediction.is_correct = prediction.prediction == label
             changed[prediction.id] = prediction
             outcomes.append(FeedbackOutcome(shown, status, correct=prediction.is_correct))
         if changed:
+            tested = [p for p in changed.values() if p.ab_test_id is not None]
+            rows = list(changed.values())
+            if tested:
+                rows += _label_tested(tested, before, now)
             PredictionLog.objects.bulk_update(
-                list(changed.values()), ["label", "labelled_at", "is_correct"], batch_size=1000
+                rows, ["label", "labelled_at", "is_correct"], batch_size=1000
             )
     return outcomes
+
+
+def _label_tested(
+    tested: list[PredictionLog], before: dict[uuid.UUID, bool | None], now
+) -> list[PredictionLog]:
+    """Tally the labels of rows an A/B test served, label their shadow rows the same, and
+    tally the pairs. Returns the shadow rows to save. Runs in the caller's transaction."""
+    deltas = []
+    for p in tested:
+        old = before[p.id]
+        deltas.append(
+            TallyDelta(
+                p.ab_test_id,
+                p.arm,
+                p.model_version_id,
+                labelled=int(old is None),
+                correct=int(bool(p.is_correct)) - int(bool(old)),
+            )
+        )
+    by_id = {p.id: p for p in tested}
+    shadows = list(
+        PredictionLog.objects.select_for_update().filter(shadow_of__in=list(by_id)).order_by("id")
+    )
+    for s in shadows:
+        answered = by_id[s.shadow_of]
+        s_old, a_old = s.is_correct, before[answered.id]
+        s.label, s.labelled_at = answered.label, now
+        s.is_correct = s.prediction == answered.label
+        a_new = bool(answered.is_correct)
+        deltas.append(
+            TallyDelta(
+                s.ab_test_id,
+                s.arm,
+                s.model_version_id,
+                labelled=int(s_old is None),
+                correct=int(s.is_correct) - int(bool(s_old)),
+                pairs=int(s_old is None),
+                pairs_champion_only=int(a_new and not s.is_correct)
+                - int(s_old is not None and bool(a_old) and not s_old),
+                pairs_challenger_only=int(s.is_correct and not a_new)
+                - int(s_old is not None and bool(s_old) and not a_old),
+            )
+        )
+    with connection.cursor() as cursor:
+        tally_apply(cursor, deltas)
+    return shadows

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 
 import orjson
 from django.conf import settings
@@ -30,6 +31,7 @@ from inference.pipeline import Scored
 from inference.serving.cache import Target
 from inference.serving.logrow import JSON_COLUMNS, LOG_COLUMNS, LogRow
 from inference.serving.logwriter import log_writer
+from inference.serving.tally import TallyDelta, tally_apply
 
 COPY_SQL = f"COPY {PredictionLog._meta.db_table} ({', '.join(LOG_COLUMNS)}) FROM STDIN"
 
@@ -56,6 +58,19 @@ def _copy_text(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowRows:
+    """A shadow test's challenger answers for the same rows: logged beside the answered rows
+    (in the same statement, so feedback finds both), never returned."""
+
+    target: Target
+    ids: Sequence[str]
+    scored: Scored
+    class_labels: list[str]
+    arm: str
+    latency_ms: float
+
+
 def prediction_logs_write(
     *,
     target: Target,
@@ -69,9 +84,13 @@ def prediction_logs_write(
     latency_ms: float,
     ab_test_id: int | None = None,
     arm: str = "",
+    shadow: ShadowRows | None = None,
     buffered: bool = False,
 ) -> None:
     """Write one request's rows to the prediction log in one bulk statement.
+
+    A request an A/B test routed (`ab_test_id`) also adds to its arm's tally
+    (`inference.serving.tally`) in the same transaction, and so do its `shadow` rows.
 
     `buffered` (the prediction endpoints, PostgreSQL, PREDICTION_LOG_BUFFERED): the rows are
     formatted here and handed to this process's `inference.serving.logwriter`, which writes what
@@ -92,6 +111,23 @@ def prediction_logs_write(
         return
     created_at = timezone.now()
     probabilities = scored.probability_dicts(class_labels)
+    tallies = []
+    if ab_test_id is not None:
+        tallies.append(
+            TallyDelta(ab_test_id, arm, target.version_id, 1, len(ids), unit_hash=unit_hash)
+        )
+        if shadow is not None:
+            tallies.append(
+                TallyDelta(
+                    ab_test_id,
+                    shadow.arm,
+                    shadow.target.version_id,
+                    1,
+                    len(shadow.ids),
+                    own_unit=False,
+                )
+            )
+    n_rows = len(ids) + (len(shadow.ids) if shadow is not None else 0)
     if connection.vendor == "postgresql":
         data = copy_rows_text(
             target=target,
@@ -104,31 +140,74 @@ def prediction_logs_write(
             latency_ms=latency_ms,
             created_at=created_at,
         )
+        if shadow is not None:
+            data += copy_rows_text(
+                target=shadow.target,
+                ids=shadow.ids,
+                instances=instances,
+                labels=shadow.scored.labels,
+                probabilities=shadow.scored.probability_dicts(shadow.class_labels),
+                unknown=shadow.scored.unknown,
+                shared=(ab_test_id, shadow.arm, unit_hash, source, request_id),
+                latency_ms=shadow.latency_ms,
+                created_at=created_at,
+                shadow_of=ids,
+            )
         if not (
-            buffered and settings.PREDICTION_LOG_BUFFERED and log_writer.submit(data, len(ids))
+            buffered
+            and settings.PREDICTION_LOG_BUFFERED
+            and log_writer.submit(data, n_rows, tallies)
         ):
-            copy_rows(connection, data)
+            copy_rows(connection, data, tallies=tallies)
         return
-    rows = [
-        LogRow(
-            id=pid.replace("-", ""),  # Django keeps UUIDs as 32 hex digits on SQLite
-            registered_model_id=target.model_id,
-            model_version_id=target.version_id,
-            ab_test_id=ab_test_id,
-            arm=arm,
-            unit_hash=unit_hash,
-            source=source,
-            request_id=request_id,
-            features=instances[i],
-            prediction=scored.labels[i],
-            probabilities=probabilities[i],
-            unknown_categories=scored.unknown[i],
-            latency_ms=latency_ms,
-            created_at=created_at,
+
+    def log_rows(target, ids, scored, probabilities, arm, latency_ms, shadow_of=None):
+        return [
+            LogRow(
+                id=pid.replace("-", ""),  # Django keeps UUIDs as 32 hex digits on SQLite
+                registered_model_id=target.model_id,
+                model_version_id=target.version_id,
+                ab_test_id=ab_test_id,
+                arm=arm,
+                shadow_of=shadow_of[i].replace("-", "") if shadow_of else None,
+                unit_hash=unit_hash,
+                source=source,
+                request_id=request_id,
+                features=instances[i],
+                prediction=scored.labels[i],
+                probabilities=probabilities[i],
+                unknown_categories=scored.unknown[i],
+                latency_ms=latency_ms,
+                created_at=created_at,
+            )
+            for i, pid in enumerate(ids)
+        ]
+
+    rows = log_rows(target, ids, scored, probabilities, arm, latency_ms)
+    if shadow is not None:
+        rows += log_rows(
+            shadow.target,
+            shadow.ids,
+            shadow.scored,
+            shadow.scored.probability_dicts(shadow.class_labels),
+            shadow.arm,
+            shadow.latency_ms,
+            shadow_of=ids,
         )
-        for i, pid in enumerate(ids)
-    ]
-    _sqlite_insert(rows)
+    _sqlite_insert(rows, tallies)
+
+
+def tallies_write(deltas: list[TallyDelta], *, buffered: bool = False) -> None:
+    """Add to A/B arms' tallies with no rows (a request that failed after routing): through
+    the buffered writer when it is on, else at once."""
+    if not deltas:
+        return
+    if connection.vendor == "postgresql":
+        if buffered and settings.PREDICTION_LOG_BUFFERED and log_writer.submit(b"", 0, deltas):
+            return
+        copy_rows(connection, b"", tallies=deltas)
+        return
+    _sqlite_insert([], deltas)
 
 
 def copy_rows_text(
@@ -142,61 +221,68 @@ def copy_rows_text(
     shared,
     latency_ms: float,
     created_at,
+    shadow_of: Sequence[str] | None = None,
 ) -> bytes:
     """The rows in COPY's text format, one line per row, columns in LOG_COLUMNS order
-    (`probabilities`: per row {class label: probability}).
+    (`probabilities`: per row {class label: probability}; `shadow_of`: per row, the id of
+    the row a shadow row answers).
 
     Formatted by hand rather than from LogRow objects: this is the hot path of every API
     prediction. tests/inference/test_prediction_log.py parses the text back into LogRows.
     """
     ab_test_id, arm, unit_hash, source, request_id = shared
     # Every row of a request shares these columns: formatted once.
-    middle = "\t".join(
+    head = "\t".join(
         [
             "",
             str(target.model_id),
             str(target.version_id),
             "\\N" if ab_test_id is None else str(int(ab_test_id)),
             _copy_text(arm),
-            _copy_text(unit_hash),
-            _copy_text(source),
-            _copy_text(request_id),
             "",
         ]
     )
+    middle = "\t".join(["", _copy_text(unit_hash), _copy_text(source), _copy_text(request_id), ""])
     tail = f"\t{float(latency_ms)!r}\t{created_at.isoformat()}\n"
     label_text = {label: _copy_text(label) for label in set(labels)}
+    shadows = shadow_of if shadow_of is not None else ["\\N"] * len(ids)
     # orjson's output holds no raw tab, newline or carriage return (JSON escapes them), so
     # only its backslashes need doubling.
     lines = [
-        f"{pid}{middle}{_json_field(features)}\t{label_text[label]}\t{_json_field(probs)}\t"
-        f"{_json_field(unseen) if unseen else '[]'}{tail}"
-        for pid, features, label, probs, unseen in zip(
-            ids, instances, labels, probabilities, unknown, strict=True
+        f"{pid}{head}{of}{middle}{_json_field(features)}\t{label_text[label]}\t"
+        f"{_json_field(probs)}\t{_json_field(unseen) if unseen else '[]'}{tail}"
+        for pid, of, features, label, probs, unseen in zip(
+            ids, shadows, instances, labels, probabilities, unknown, strict=True
         )
     ]
     return "".join(lines).encode()
 
 
-def copy_rows(db, data: bytes, *, async_commit: bool | None = None) -> None:
-    """One COPY of formatted rows through the Django connection `db`.
+def copy_rows(
+    db, data: bytes, *, tallies: Sequence[TallyDelta] = (), async_commit: bool | None = None
+) -> None:
+    """One COPY of formatted rows through the Django connection `db`, and the A/B tallies
+    they add, in one transaction.
 
-    In autocommit, with `async_commit` (default PREDICTION_LOG_ASYNC_COMMIT), inside a
-    transaction of its own whose commit skips the WAL flush; in a caller's transaction, as
-    part of it.
+    In autocommit, a transaction of its own, whose commit skips the WAL flush with
+    `async_commit` (default PREDICTION_LOG_ASYNC_COMMIT); in a caller's transaction, as part
+    of it.
     """
     if async_commit is None:
         async_commit = settings.PREDICTION_LOG_ASYNC_COMMIT
     with db.wrap_database_errors, db.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: Django's wrapper has no copy()
-        own = async_commit and db.get_autocommit() and not db.in_atomic_block
+        own = db.get_autocommit() and not db.in_atomic_block and (async_commit or tallies)
         if own:
-            # One round trip: in autocommit this opens a transaction whose commit alone
-            # skips the WAL flush.
-            raw.execute("BEGIN; SET LOCAL synchronous_commit TO off")
+            # One round trip: in autocommit this opens a transaction (whose commit alone
+            # skips the WAL flush).
+            raw.execute("BEGIN; SET LOCAL synchronous_commit TO off" if async_commit else "BEGIN")
         try:
-            with raw.copy(COPY_SQL) as copy:
-                copy.write(data)
+            if data:
+                with raw.copy(COPY_SQL) as copy:
+                    copy.write(data)
+            if tallies:
+                tally_apply(raw, tallies)
         except BaseException:
             if own:
                 # A refused row leaves the transaction aborted; a dropped connection has none.
@@ -215,7 +301,7 @@ def _sqlite_value(name: str, value):
     return value
 
 
-def _sqlite_insert(rows: list[LogRow]) -> None:
+def _sqlite_insert(rows: list[LogRow], tallies: Sequence[TallyDelta] = ()) -> None:
     records = [
         tuple(
             _sqlite_value(name, value)
@@ -225,7 +311,7 @@ def _sqlite_insert(rows: list[LogRow]) -> None:
     ]
     table = connection.ops.quote_name(PredictionLog._meta.db_table)
     placeholders = "(" + ", ".join(["%s"] * len(LOG_COLUMNS)) + ")"
-    # SQLite binds at most 32,766 variables per statement: 2,000 rows of 14 columns at a time.
+    # SQLite binds at most 32,766 variables per statement: 2,000 rows of 15 columns at a time.
     step = 2000
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(records), step):
@@ -234,3 +320,5 @@ def _sqlite_insert(rows: list[LogRow]) -> None:
                 [placeholders] * len(part)
             )
             cursor.execute(sql, [value for record in part for value in record])
+        if tallies:
+            tally_apply(cursor, tallies)

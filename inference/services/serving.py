@@ -12,9 +12,10 @@ from inference import metrics
 from inference.ids import new_prediction_ids
 from inference.models import PredictionLog
 from inference.pipeline import Scored
-from inference.services.prediction_log import prediction_logs_write
+from inference.services.prediction_log import ShadowRows, prediction_logs_write, tallies_write
 from inference.serving.cache import Target, model_cache
 from inference.serving.routing import Route, route
+from inference.serving.tally import TallyDelta
 from inference.validation import RequestError
 
 logger = logging.getLogger(__name__)
@@ -75,19 +76,30 @@ def predictions_serve(
     if chosen is None:
         chosen = route(model_name, version=version, stage=stage, unit_id=unit_id, source=source)
     target = chosen.target
-    serving = model_cache.get(target)
+    buffered = source != PredictionLog.Source.PAGE
     try:
+        serving = model_cache.get(target)
+        scoring = time.perf_counter()
         if columns is not None:
             scored = serving.score_columns(columns, n_rows)
             instances = _rows_from_columns(columns, serving.feature_names, n_rows)
         else:
             scored = serving.score_rows(instances)
-    except RequestError as exc:
-        metrics.record_error(model_name, exc.reason)
+    except Exception as exc:
+        if isinstance(exc, RequestError):
+            metrics.record_error(model_name, exc.reason)
+        if chosen.ab_test_id is not None:  # the arm's error rate is a guardrail
+            tallies_write(
+                [TallyDelta(chosen.ab_test_id, chosen.arm, target.version_id, errors=1)],
+                buffered=buffered,
+            )
         raise
     n = len(scored.labels)
     ids = new_prediction_ids(n)
     latency = time.perf_counter() - started
+    shadow = None
+    if chosen.shadow is not None:
+        shadow = _shadow_rows(chosen, instances, latency - (time.perf_counter() - scoring))
     prediction_logs_write(
         target=target,
         ids=ids,
@@ -100,15 +112,42 @@ def predictions_serve(
         source=source,
         request_id=request_id,
         latency_ms=latency * 1000.0,
+        shadow=shadow,
         # The API's rows go through the process's log writer; a page shows its own
         # prediction in the recent list at once, so it writes synchronously.
-        buffered=source != PredictionLog.Source.PAGE,
+        buffered=buffered,
     )
     metrics.record_served(
         target, source, scored, serving.class_labels, time.perf_counter() - started
     )
     return Served(
         route=chosen, target=target, class_labels=serving.class_labels, ids=ids, scored=scored
+    )
+
+
+def _shadow_rows(chosen: Route, instances: list[dict], overhead: float) -> ShadowRows | None:
+    """The shadow version's answers for the same rows. Its latency is the request's time
+    outside the model plus its own scoring, comparable with the answered rows'. Whatever
+    goes wrong here is the challenger's error and never the caller's."""
+    try:
+        started = time.perf_counter()
+        serving = model_cache.get(chosen.shadow)
+        scored = serving.score_rows(instances)
+        took = time.perf_counter() - started
+    except Exception as exc:
+        logger.warning("shadow scoring by %s failed: %s", chosen.shadow, exc)
+        tallies_write(
+            [TallyDelta(chosen.ab_test_id, chosen.shadow_arm, chosen.shadow.version_id, errors=1)],
+            buffered=True,
+        )
+        return None
+    return ShadowRows(
+        target=chosen.shadow,
+        ids=new_prediction_ids(len(scored.labels)),
+        scored=scored,
+        class_labels=serving.class_labels,
+        arm=chosen.shadow_arm,
+        latency_ms=max(overhead, 0.0) * 1000.0 + took * 1000.0,
     )
 
 

@@ -21,6 +21,7 @@ class LogRow:
     model_version_id: int
     ab_test_id: int | None  # set when a router (an A/B test) chose the version
     arm: str
+    shadow_of: str | None  # the answered row's id, on a shadow test's challenger row
     unit_hash: str  # keyed hash of the caller's unit id, "" without one
     source: str  # PredictionLog.Source
     request_id: str

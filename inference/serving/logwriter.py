@@ -59,7 +59,7 @@ class BufferedLogWriter:
 
     def _reset(self) -> None:
         self._cond = threading.Condition()
-        self._chunks: list[tuple[bytes, int]] = []
+        self._chunks: list[tuple[bytes, int, list]] = []
         self._pending = 0  # rows handed over and not yet written (including a running flush)
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -69,8 +69,9 @@ class BufferedLogWriter:
 
     # -- request side ------------------------------------------------------------------------
 
-    def submit(self, data: bytes, rows: int) -> bool:
-        """Queue formatted rows; False when the buffer is full or closed (write them yourself)."""
+    def submit(self, data: bytes, rows: int, tallies=()) -> bool:
+        """Queue formatted rows (and the A/B tally deltas they add, written in the same
+        transaction); False when the buffer is full or closed (write them yourself)."""
         if self._pid != os.getpid():  # a forked child: the parent's thread is not here
             self._reset()
         with self._cond:
@@ -81,7 +82,7 @@ class BufferedLogWriter:
                     target=self._run, name="prediction-log-writer", daemon=True
                 )
                 self._thread.start()
-            self._chunks.append((data, rows))
+            self._chunks.append((data, rows, list(tallies)))
             self._pending += rows
             if self._pending >= FLUSH_EARLY_ROWS:
                 self._cond.notify()
@@ -144,18 +145,18 @@ class BufferedLogWriter:
                     try:
                         self._write(chunks, closing=closing)
                     except Exception:  # a bug must not stop the thread, nor lose the count
-                        rows = sum(rows for _, rows in chunks)
+                        rows = sum(rows for _, rows, _ in chunks)
                         logger.exception("prediction log: dropped %d rows", rows)
                         DROPPED_ROWS.labels("error").inc(rows)
                     with self._cond:
-                        self._pending -= sum(rows for _, rows in chunks)
+                        self._pending -= sum(rows for _, rows, _ in chunks)
                         self._cond.notify_all()
                 if closing and not self._chunks:
                     return
         finally:
             connections["default"].close()
 
-    def _write(self, chunks: list[tuple[bytes, int]], *, closing: bool) -> None:
+    def _write(self, chunks: list[tuple[bytes, int, list]], *, closing: bool) -> None:
         from inference.services.prediction_log import copy_rows
 
         db = connections["default"]
@@ -164,7 +165,12 @@ class BufferedLogWriter:
         while True:
             try:
                 self._prepare_session(db)
-                copy_rows(db, b"".join(data for data, _ in chunks), async_commit=False)
+                copy_rows(
+                    db,
+                    b"".join(data for data, _, _ in chunks),
+                    tallies=[delta for _, _, deltas in chunks for delta in deltas],
+                    async_commit=False,
+                )
                 return
             except (DataError, IntegrityError) as exc:
                 if len(chunks) > 1:
@@ -180,7 +186,7 @@ class BufferedLogWriter:
                 db.close()
                 self._session_ready = None
                 if give_up is not None and time.monotonic() > give_up:
-                    rows = sum(rows for _, rows in chunks)
+                    rows = sum(rows for _, rows, _ in chunks)
                     logger.error("prediction log: lost %d rows at exit: %s", rows, exc)
                     DROPPED_ROWS.labels("unavailable_at_exit").inc(rows)
                     return

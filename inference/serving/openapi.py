@@ -30,7 +30,9 @@ PREDICT_REQUEST = {
         },
         "unit_id": {
             "type": "string",
-            "description": "The caller's user or entity id; stored hashed.",
+            "description": "The caller's user or entity id; stored hashed. A running A/B test "
+            "serves the same unit from the same arm for its whole life; a request without one "
+            "is its own unit.",
         },
         "version": {"type": "integer", "description": "A version number (default production)."},
         "stage": {"type": "string", "enum": ["candidate", "staging", "production", "archived"]},
@@ -58,6 +60,12 @@ PREDICT_RESPONSE = {
                     "unknown_categories": {"type": "array", "items": {"type": "string"}},
                 },
             },
+        },
+        "ab_test": {
+            "type": "object",
+            "description": "Present when a running A/B test chose the version: the test and "
+            "the arm (champion or challenger) that answered.",
+            "properties": {"id": {"type": "integer"}, "arm": {"type": "string"}},
         },
     },
 }

@@ -46,6 +46,10 @@ class Route:
     unit_hash: str = ""
     ab_test_id: int | None = None
     arm: str = ""
+    # A shadow test: this version also scores the request's rows, logged as `shadow_arm`
+    # and never returned.
+    shadow: Target | None = None
+    shadow_arm: str = ""
 
 
 # A router gets the request and the version it would otherwise get (production), and
@@ -114,5 +118,7 @@ def route(
                     unit_hash=unit_hash,
                     ab_test_id=chosen.ab_test_id,
                     arm=chosen.arm,
+                    shadow=chosen.shadow,
+                    shadow_arm=chosen.shadow_arm,
                 )
     return Route(target=target, unit_hash=unit_hash)

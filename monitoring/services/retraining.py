@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from abtests.services import abtest_create
 from core import csvfiles
 from core.errors import Conflict, DomainError, InvalidInput
 from core.models import JobStatus
@@ -273,7 +274,28 @@ def retraining_settle(retraining: Retraining) -> Retraining:
         )
     retraining.refresh_from_db()
     logger.info("%s settled: %s in staging", retraining, challenger)
+    _start_policy_test(retraining)
     return retraining
+
+
+def _start_policy_test(retraining: Retraining) -> None:
+    """The monitor's policy: test the staged challenger against production (split or
+    shadow), deciding and promoting on its own. A test that cannot start says why."""
+    policy = retraining.monitor.after_retraining
+    if policy == DriftMonitor.AfterRetraining.STAGE:
+        return
+    mode = "shadow" if policy == DriftMonitor.AfterRetraining.SHADOW_TEST else "split"
+    try:
+        with transaction.atomic():
+            test = abtest_create(
+                challenger=retraining.challenger, mode=mode, origin="retraining", auto_promote=True
+            )
+    except DomainError as exc:
+        Retraining.objects.filter(pk=retraining.pk).update(ab_test_note=exc.message[:500])
+        logger.warning("%s: the policy's A/B test did not start: %s", retraining, exc.message)
+        return
+    Retraining.objects.filter(pk=retraining.pk).update(ab_test=test)
+    retraining.ab_test = test
 
 
 def retrainings_settle() -> int:

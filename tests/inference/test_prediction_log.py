@@ -202,6 +202,7 @@ def test_copy_text_parses_back_into_log_rows():
             model_version_id=9,
             ab_test_id=3,
             arm="challenger",
+            shadow_of=None,
             unit_hash="h" * 64,
             source="rest",
             request_id="req\t1",

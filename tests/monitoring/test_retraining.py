@@ -241,3 +241,31 @@ def test_a_retraining_calendar_is_a_periodic_task_that_starts_one(
     services.drift_monitor_save(monitor=monitor, retrain_enabled=False)
     task.refresh_from_db()
     assert not task.enabled
+
+
+@pytest.mark.parametrize(("policy", "mode"), [("ab_test", "split"), ("shadow_test", "shadow")])
+def test_the_policy_starts_a_test_of_the_staged_challenger(
+    api_client, page_client, django_capture_on_commit_callbacks, policy, mode
+):
+    # given a monitor whose policy tests a retraining's challenger against production
+    version, monitor = _drifted_and_labelled(
+        api_client, django_capture_on_commit_callbacks, after_retraining=policy
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        _check(monitor)
+    retraining = Retraining.objects.get()
+
+    # when the retraining's job finishes and it settles
+    training_job_run(job_id=retraining.training_job_id)
+    assert services.retrainings_settle() == 1
+
+    # then an A/B test of the staged challenger against production runs, started by the loop
+    retraining.refresh_from_db()
+    test = retraining.ab_test
+    assert test is not None, retraining.ab_test_note
+    assert (test.mode, test.status, test.origin) == (mode, "running", "retraining")
+    assert test.champion == version and test.challenger == retraining.challenger
+    assert test.auto_promote
+    # and the check page links to it
+    html = page_client.get(f"/drift/checks/{retraining.drift_check_id}/").content.decode()
+    assert f"/ab-tests/{test.pk}/" in html

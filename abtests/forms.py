@@ -23,6 +23,8 @@ class ABTestForm(forms.ModelForm):
             "max_error_rate_increase": "Error-rate guardrail (points above champion)",
         }
 
+    field_order = ["challenger", "mode", *SETTINGS, "start"]
+
     def __init__(self, *args, versions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["challenger"].choices = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db.models import Max, QuerySet
 from scipy.stats import binomtest
 
@@ -109,6 +111,7 @@ def sample_size_answer(*, baseline: float, mde: float, alpha: float, power: floa
     fixed horizon, and where the sequential test is expected to stop."""
     result = sample_size(baseline=baseline, mde=mde, alpha=alpha, power=power, share=share)
     seq_challenger = result.sequential_per_arm
+    seq_champion = math.ceil(result.sequential_total * (1 - share))
     return {
         "baseline": baseline,
         "mde": mde,
@@ -118,7 +121,7 @@ def sample_size_answer(*, baseline: float, mde: float, alpha: float, power: floa
         "per_arm": {"champion": result.champion_per_arm, "challenger": result.per_arm},
         "total": result.total,
         "sequential_per_arm": {
-            "champion": result.sequential_total - seq_challenger,
+            "champion": seq_champion,
             "challenger": seq_challenger,
         },
     }

@@ -44,6 +44,7 @@ from registry.services import model_version_transition
 logger = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER, WATCH = "champion", "challenger", "watch"
+BATCH_SOURCE = "batch"  # inference's PredictionLog.Source.BATCH
 # The latency guardrail needs this many requests in each arm before it can fail.
 GUARDRAIL_MIN_REQUESTS = 100
 
@@ -290,7 +291,10 @@ def assignment(test_id: int, unit_hash: str) -> float:
 
 
 def ab_router(request, target) -> Route | None:
-    """inference's routing hook: the arm for a request that names no version."""
+    """inference's routing hook: the arm for a request that names no version. Batch
+    scoring is offline work, not live traffic: it keeps production."""
+    if request.source == BATCH_SOURCE:
+        return None
     test = running_tests.get(request.model_name)
     if test is None:
         return None
@@ -327,8 +331,7 @@ def _challenger_target(model_name: str, test: RunningTest):
 
 
 def _arm_figures(test_id: int, tallies: dict, arm: str) -> dict:
-    t = tallies.get(arm) or {c: 0 for c in ("requests", "predictions", "units", "errors")}
-    t = {**{c: 0 for c in ("labelled", "correct", "pairs")}, **t}
+    t = tallies[arm]
     attempts = t["requests"] + t["errors"]
     return {
         **t,
@@ -448,7 +451,7 @@ def _evaluate_running(test: ABTest, actor) -> Snapshot | None:
         _record(test, Decision.Kind.STOPPED, sentence, snapshot=_latest(test))
         transaction.on_commit(running_tests.clear)
         return None
-    tallies = arm_tallies(ab_test_id=test.pk)
+    tallies = arm_tallies(ab_test_id=test.pk, arms=(CHAMPION, CHALLENGER))
     a = _arm_figures(test.pk, tallies, CHAMPION)
     b = _arm_figures(test.pk, tallies, CHALLENGER)
     stats = _statistics(test, a, b, Snapshot.Phase.TEST)
@@ -609,7 +612,7 @@ def _evaluate_watch(test: ABTest, actor) -> Snapshot | None:
         test.save(update_fields=["watch_until", "watch_result"])
         transaction.on_commit(running_tests.clear)
         return None
-    tallies = arm_tallies(ab_test_id=test.pk)
+    tallies = arm_tallies(ab_test_id=test.pk, arms=(CHAMPION, WATCH))
     a = _arm_figures(test.pk, tallies, CHAMPION)
     w = _arm_figures(test.pk, tallies, WATCH)
     stats = _statistics(test, a, w, Snapshot.Phase.WATCH)

@@ -115,6 +115,7 @@ def abtest_detail(request, pk: int):
         "abtests/detail.html",
         {
             "test": test,
+            "confidence": 1 - test.alpha,
             "latest": latest,
             "latest_watch": watch[-1] if watch else None,
             "scoreboard": selectors.scoreboard(test, latest),

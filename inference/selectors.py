@@ -102,15 +102,18 @@ def prediction_window(
     return picked[::-1]
 
 
-def arm_tallies(*, ab_test_id: int) -> dict[str, dict[str, int]]:
+def arm_tallies(*, ab_test_id: int, arms: tuple[str, ...] = ()) -> dict[str, dict[str, int]]:
     """Each arm's running counts ({arm: {requests, predictions, units, errors, labelled,
-    correct, pairs, ...}}), summed over its versions: a few rows whatever the log's size."""
+    correct, pairs, ...}}), summed over its versions: a few rows whatever the log's size.
+    Every arm named in `arms` is there, with zeros when it has served nothing yet."""
     rows = (
         ArmTally.objects.filter(ab_test_id=ab_test_id)
         .values("arm")
         .annotate(**{c: Sum(c) for c in COUNTS})
     )
-    return {row.pop("arm"): {c: int(row[c] or 0) for c in COUNTS} for row in rows}
+    tallies = {arm: dict.fromkeys(COUNTS, 0) for arm in arms}
+    tallies.update({row.pop("arm"): {c: int(row[c] or 0) for c in COUNTS} for row in rows})
+    return tallies
 
 
 def arm_latency_p95(*, ab_test_id: int, arm: str, last: int = 5000) -> float | None:

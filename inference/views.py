@@ -212,6 +212,8 @@ def predict_model(request, name: str):
                 "probabilities": list(zip(served.class_labels, probabilities, strict=True)),
                 "unknown_categories": row.get("unknown_categories", []),
                 "version": served.target.version,
+                "ab_test": served.route.ab_test_id,
+                "arm": served.route.arm,
                 "chart": _probability_chart(served.class_labels, probabilities, row["label"]),
             }
     return _render_page(

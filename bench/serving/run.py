@@ -539,13 +539,61 @@ def _numeric_parser(values: list[str]):
     return str
 
 
-def write_bodies(rows: list[dict], per_request: int, path: Path, limit: int = 5000) -> int:
+def write_bodies(
+    rows: list[dict], per_request: int, path: Path, limit: int = 5000, *, unit_ids: bool = False
+) -> int:
+    """Request bodies, one a line; with `unit_ids` each names a unit (`unit_id`), as clients
+    in an A/B test do: 5,000 distinct units, so both arms serve."""
     count = min(limit, len(rows) // per_request)
     with open(path, "w") as f:
         for k in range(count):
-            chunk = rows[k * per_request : (k + 1) * per_request]
-            f.write(json.dumps({"instances": chunk}, separators=(",", ":")) + "\n")
+            body = {"instances": rows[k * per_request : (k + 1) * per_request]}
+            if unit_ids:
+                body["unit_id"] = f"bench-unit-{k}"
+            f.write(json.dumps(body, separators=(",", ":")) + "\n")
     return count
+
+
+AB_SETUP = """
+from abtests.models import ABTest
+from abtests.services import abtest_create
+from core.csvfiles import read_frame
+from engine.search import SearchConfig, run_search
+from registry.models import ModelVersion
+from registry.services import model_version_register
+
+MODEL, MODE = {model!r}, {mode!r}
+ABTest.objects.filter(registered_model__name=MODEL, status="running").update(status="stopped")
+if MODE == "none":
+    print("no A/B test")
+    raise SystemExit(0)
+champion = ModelVersion.objects.get(registered_model__name=MODEL, stage="production")
+challenger = (
+    ModelVersion.objects.filter(registered_model__name=MODEL, stage="candidate")
+    .filter(family=champion.family).order_by("-version").first()
+)
+if challenger is None:
+    dataset = champion.dataset
+    frame = read_frame(dataset.absolute_path, dataset.delimiter)
+    result = run_search(
+        frame,
+        SearchConfig(target=dataset.target, families=[champion.family], n_trials=1, seed=1),
+        columns=dataset.columns,
+    )
+    challenger = model_version_register(model_name=MODEL, dataset=dataset, result=result)
+test = abtest_create(challenger=challenger, mode=MODE, min_labelled_per_arm=10**9)
+print("A/B test", test.pk, MODE, "v%d against v%d" % (challenger.version, champion.version))
+"""
+
+
+def ab_setup(children: Children, env: dict, args) -> str:
+    """A running A/B test of the model (split or shadow): a challenger of the production
+    version's family (one trial, trained here the first time) against production, set never
+    to decide, so every measured request goes through the arm assignment. With "none", a
+    test a reused state left running is stopped."""
+    log(f"A/B test of {args.model}: {args.ab_test} ...")
+    code = AB_SETUP.format(model=args.model, mode=args.ab_test)
+    return manage(children, env, "shell", "-c", code, capture=True).strip().splitlines()[-1]
 
 
 # --- Load ------------------------------------------------------------------------------------
@@ -830,7 +878,17 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--families", default="", help="families to train (default all)")
     parser.add_argument("--log-table", default="inference_predictionlog")
+    parser.add_argument(
+        "--ab-test",
+        choices=["none", "split", "shadow"],
+        default="none",
+        help="run the platform with a running A/B test of the model (implies --unit-ids)",
+    )
+    parser.add_argument(
+        "--unit-ids", action="store_true", help="every request names a unit (unit_id)"
+    )
     args = parser.parse_args(argv)
+    args.unit_ids = args.unit_ids or args.ab_test != "none"
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if not args.targets or set(args.targets) - {"platform", "ceiling"}:
         parser.error("--targets takes platform and/or ceiling")
@@ -861,6 +919,7 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir = scratch / "data"
                 data_dir.mkdir()
             platform_ = platform_setup(children, args, data_dir, database_url)
+            ab_line = ab_setup(children, platform_.env, args)
             port = free_port()
             server = children.start(
                 "gunicorn-platform",
@@ -908,7 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         bodies = {}
         for n in args.rows:
             bodies[n] = scratch / f"bodies-{n}.jsonl"
-            write_bodies(rows, n, bodies[n])
+            write_bodies(rows, n, bodies[n], unit_ids=args.unit_ids)
 
         log_before = None
         expected_rows = 0
@@ -974,6 +1033,10 @@ def main(argv: list[str] | None = None) -> int:
         if platform_ is not None and platform_target is not None:
             m = platform_.model
             print(f"# model: {args.model} v{m['version']} ({m['family']}), stage {m['stage']}")
+            if args.ab_test != "none":
+                print(f"# {ab_line}; bodies name 5,000 distinct units")
+            elif args.unit_ids:
+                print("# bodies name 5,000 distinct units (unit_id); no A/B test")
         print()
         if results:
             print_table(results)

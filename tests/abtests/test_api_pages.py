@@ -170,3 +170,19 @@ def test_metrics_expose_the_running_tests(client):
     assert f'modelyard_abtest_accuracy{{arm="champion",test="{test.pk}"}} 0.8' in text
     for name in ("p_value", "prob_better", "srm_p_value"):
         assert f'modelyard_abtest_{name}{{test="{test.pk}"}}' in text
+
+
+def test_the_predict_page_says_which_arm_answered(page_client):
+    # given a split test sending every unit to the challenger
+    from tests.inference.models import feature_rows
+    from tests.inference.test_predict_page import _form_data
+
+    _, v2 = champion_and_challenger()
+    test = start_test(v2, challenger_share=0.99)
+
+    # when a person predicts on the page without pinning a version
+    html = page_client.post("/predict/adult/", _form_data(feature_rows(1)[0])).content.decode()
+
+    # then the result names the version, the test and the arm
+    assert f'v{v2.version} · <a href="/ab-tests/{test.pk}/">A/B test #{test.pk}</a>' in html
+    assert "challenger arm" in html

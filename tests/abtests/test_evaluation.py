@@ -290,3 +290,14 @@ def test_two_evaluations_at_once_decide_once_and_promote_once():
     assert Decision.objects.filter(test=test, kind=Decision.Kind.DECIDED).count() == 1
     assert StageTransition.objects.filter(model_version=v2, to_stage="production").count() == 1
     assert _stage(v2) == "production"
+
+
+@pytest.mark.parametrize("mode", ["split", "shadow"])
+def test_an_evaluation_before_any_traffic_says_what_is_missing(mode):
+    _, v2 = champion_and_challenger()
+    test = start_test(v2, mode=mode)
+    snapshot = abtest_evaluate(test_id=test.pk)
+    assert snapshot.p_value == 1.0 and snapshot.prob_better == pytest.approx(0.5, abs=1e-6)
+    what = "labelled pairs" if mode == "shadow" else "labelled rows per arm"
+    assert any(f"0 of 100 {what}" in b for b in snapshot.stats["blocked_by"])
+    assert (snapshot.srm_p_value is None) == (mode == "shadow")

@@ -234,3 +234,22 @@ def test_a_failed_request_counts_as_its_arms_error(api_client):
     assert response.status_code == 400
     assert "age" in response.json()["detail"]
     assert arm_tallies(ab_test_id=test.pk)["challenger"]["errors"] == 1
+
+
+def test_batch_scoring_keeps_production_during_a_test(user):
+    # given a split test sending every unit to the challenger
+    import io
+
+    from inference.services import batch_scoring_job_create
+    from tests.inference.test_batch_scoring import make_csv
+
+    v1, v2 = champion_and_challenger()
+    start_test(v2, challenger_share=0.99)
+
+    # when a batch job is created without a version
+    job = batch_scoring_job_create(
+        model_name="adult", file=io.BytesIO(make_csv(feature_rows(3))), actor=user
+    )
+
+    # then production scores it: offline work is not live traffic
+    assert job.model_version_id == v1.pk

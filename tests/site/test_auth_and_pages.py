@@ -94,7 +94,15 @@ def test_navigation_shows_only_tabs_whose_pages_exist(page_client):
     nav = html.split('<ul class="tabs">')[1].split("</ul>")[0]
 
     labels = re.findall(r'">([^<]+)</a>', nav)
-    assert labels == ["Dashboard", "Datasets", "Training", "Registry", "Predict", "Drift"]
+    assert labels == [
+        "Dashboard",
+        "Datasets",
+        "Training",
+        "Registry",
+        "Predict",
+        "Drift",
+        "A/B Tests",
+    ]
 
 
 def test_every_asset_a_page_uses_is_served_locally(page_client, client):

@@ -31,14 +31,15 @@ WAIT_SECONDS = 1800
 
 class Command(BaseCommand):
     help = (
-        "Walk through a live A/B test on synthetic data: a champion trained on 300 rows, a "
-        "challenger on 8,000, labelled traffic through POST /api/v1/models/demo-abtest/predict "
+        "Walk through a live A/B test on synthetic data: a champion trained before the world "
+        "changed (the generator's concept drift), a challenger trained on today's data, "
+        "labelled traffic through POST /api/v1/models/demo-abtest/predict "
         "and /api/v1/feedback, evaluated after every batch (as Beat would) until the test "
         "decides and promotes the challenger. Runs without workers."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch", type=int, default=500, help="requests between looks")
+        parser.add_argument("--batch", type=int, default=250, help="requests between looks")
         parser.add_argument("--max-requests", type=int, default=20000, dest="max_requests")
         parser.add_argument("--trials", type=int, default=2)
         parser.add_argument("--mode", choices=["split", "shadow"], default="split")
@@ -52,10 +53,9 @@ class Command(BaseCommand):
             raise CommandError("--batch must be at least 1 and at most --max-requests.")
         champion, challenger = self._versions(opts["trials"])
         self.say(
-            f"1. {MODEL}: champion v{champion.version} ({champion.family}, 300 training rows, "
-            f"test accuracy {champion.metrics.get('accuracy', 0):.1%}) in production; challenger "
-            f"v{challenger.version} ({challenger.family}, 8,000 rows, test accuracy "
-            f"{challenger.metrics.get('accuracy', 0):.1%})."
+            f"1. {MODEL}: champion v{champion.version} ({champion.family}) in production, "
+            "trained on last season's data (labels since changed for x0 above its centre); "
+            f"challenger v{challenger.version} ({challenger.family}) trained on today's."
         )
         answer = selectors.sample_size(
             baseline=champion.metrics.get("accuracy") or 0.8,
@@ -85,8 +85,10 @@ class Command(BaseCommand):
     def _versions(self, trials: int):
         champion = model_version_get_production(MODEL)
         if champion is None:
-            small = SyntheticParams(**{**SYNTHETIC_REFERENCE.__dict__, "rows": 300, "seed": 11})
-            self._train(small, ["logreg"], trials)
+            before = SyntheticParams(
+                **{**SYNTHETIC_REFERENCE.__dict__, "rows": 3000, "concept_drift": 0.2}
+            )
+            self._train(before, ["logreg"], trials)
             champion = model_version_get_production(MODEL)
         others = [
             v
@@ -95,8 +97,8 @@ class Command(BaseCommand):
         ]
         if others:
             return champion, others[0]
-        large = SyntheticParams(**{**SYNTHETIC_REFERENCE.__dict__, "rows": 8000, "seed": 12})
-        job = self._train(large, ["hgb"], trials)
+        today = SyntheticParams(**{**SYNTHETIC_REFERENCE.__dict__, "rows": 6000})
+        job = self._train(today, ["logreg"], trials)
         return champion, job.result_version
 
     def _train(self, params: SyntheticParams, families: list[str], trials: int):
@@ -141,9 +143,8 @@ class Command(BaseCommand):
 
     def _traffic(self, test: ABTest, opts) -> None:
         client, auth = self._api_client()
-        traffic = SyntheticParams(
-            **{**SYNTHETIC_REFERENCE.__dict__, "rows": opts["max_requests"], "seed": 99}
-        )
+        # Today's world (the generator's seed fixes its class structure), fresh rows.
+        traffic = SyntheticParams(**{**SYNTHETIC_REFERENCE.__dict__, "rows": opts["max_requests"]})
         frame = synthetic_frame(traffic)
         rows = frame.drop(columns=["label"]).to_dict(orient="records")
         truth = frame["label"].astype(str).tolist()

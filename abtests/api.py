@@ -86,16 +86,19 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         test = services.abtest_start(test=self.get_object(), actor=request.user)
         return Response(ABTestSerializer(test).data)
 
+    def _with_reason(self, request, act) -> Response:
+        params = ReasonInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        test = act(
+            test=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
+        )
+        return Response(ABTestSerializer(test).data)
+
     @extend_schema(request=ReasonInput, responses=ABTestSerializer)
     @action(detail=True, methods=["post"])
     def stop(self, request, pk=None):
         """Stop a running test (staff only); nothing is promoted."""
-        params = ReasonInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        test = services.abtest_stop(
-            test=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
-        )
-        return Response(ABTestSerializer(test).data)
+        return self._with_reason(request, services.abtest_stop)
 
     @extend_schema(request=None, responses={200: SnapshotSerializer, 409: None})
     @action(detail=True, methods=["post"])
@@ -120,23 +123,13 @@ class ABTestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
         """Promote the challenger by hand (staff only), with the latest snapshot as evidence."""
-        params = ReasonInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        test = services.abtest_promote(
-            test=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
-        )
-        return Response(ABTestSerializer(test).data)
+        return self._with_reason(request, services.abtest_promote)
 
     @extend_schema(request=ReasonInput, responses=ABTestSerializer)
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         """Put the old champion back in production (staff only)."""
-        params = ReasonInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        test = services.abtest_rollback(
-            test=self.get_object(), actor=request.user, reason=params.validated_data["reason"]
-        )
-        return Response(ABTestSerializer(test).data)
+        return self._with_reason(request, services.abtest_rollback)
 
 
 class SampleSizeView(APIView):

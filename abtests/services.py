@@ -420,6 +420,22 @@ def _statistics(test: ABTest, a: dict, b: dict, phase: str) -> dict:
     return stats
 
 
+def _snapshot(test: ABTest, phase: str, arms: dict, stats: dict, srm_p_value=None) -> Snapshot:
+    seq = stats["sequential"]
+    return Snapshot.objects.create(
+        test=test,
+        phase=phase,
+        arms=arms,
+        difference=seq["estimate"],
+        low=seq["low"],
+        high=seq["high"],
+        p_value=seq["p_value"],
+        prob_better=stats["bayes"]["prob_b_better"],
+        srm_p_value=srm_p_value,
+        stats=stats,
+    )
+
+
 def abtest_evaluate(*, test_id: int, actor=None) -> Snapshot | None:
     """Evaluate one test now (see the module docstring); None when it is not running or
     watching. The snapshot's `stats["blocked_by"]` says what held a decision back."""
@@ -477,17 +493,12 @@ def _evaluate_running(test: ABTest, actor) -> Snapshot | None:
     if not seq["significant"]:
         blocked.append(f"always-valid p = {seq['p_value']:.3g} is not below {test.alpha}")
     stats["blocked_by"] = blocked
-    snapshot = Snapshot.objects.create(
-        test=test,
-        phase=Snapshot.Phase.TEST,
-        arms={CHAMPION: a, CHALLENGER: b},
-        difference=seq["estimate"],
-        low=seq["low"],
-        high=seq["high"],
-        p_value=seq["p_value"],
-        prob_better=stats["bayes"]["prob_b_better"],
+    snapshot = _snapshot(
+        test,
+        Snapshot.Phase.TEST,
+        {CHAMPION: a, CHALLENGER: b},
+        stats,
         srm_p_value=srm.p_value if srm is not None else None,
-        stats=stats,
     )
     if not blocked:
         _decide(test, snapshot, a, b, rails, actor)
@@ -619,17 +630,7 @@ def _evaluate_watch(test: ABTest, actor) -> Snapshot | None:
     seq = stats["sequential"]
     rails = _guardrails(test, a, w)
     stats["guardrails"] = rails
-    snapshot = Snapshot.objects.create(
-        test=test,
-        phase=Snapshot.Phase.WATCH,
-        arms={CHAMPION: a, WATCH: w},
-        difference=seq["estimate"],
-        low=seq["low"],
-        high=seq["high"],
-        p_value=seq["p_value"],
-        prob_better=stats["bayes"]["prob_b_better"],
-        stats=stats,
-    )
+    snapshot = _snapshot(test, Snapshot.Phase.WATCH, {CHAMPION: a, WATCH: w}, stats)
     broken = [r for r in rails if not r["holds"]]
     dropped = seq["significant"] and seq["estimate"] < 0
     if dropped or broken:

@@ -372,31 +372,15 @@ def evaluation(sizes: list[int]) -> None:
     each arm with generate_series and the arms' tallies as the log writers and feedback
     service keep them; then the evaluation timed, against the GROUP BY over the test's log
     rows that the tallies replace."""
+    from throwaway import throwaway_platform
+
+    with throwaway_platform("modelyard_bench_abtests"):
+        _evaluation(sizes)
+
+
+def _evaluation(sizes: list[int]) -> None:
     import statistics
-    import tempfile
 
-    import psycopg
-
-    pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    name = "modelyard_bench_abtests"
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    data = tempfile.mkdtemp(prefix="modelyard-bench-abtests-")
-    os.environ.update(
-        DATABASE_URL=f"{pg}/{name}",
-        MODELYARD_DATA_DIR=data,
-        SECRET_KEY="bench",
-        DEBUG="false",
-        DJANGO_SETTINGS_MODULE="mlops_site.settings",
-    )
-    os.environ.pop("CELERY_BROKER_URL", None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     from django.db import connection
 
     from abtests.services import abtest_create, abtest_evaluate
@@ -404,112 +388,102 @@ def evaluation(sizes: list[int]) -> None:
     from registry.services import dataset_generate_synthetic, model_version_register
     from registry.synthetic import SyntheticParams, generate
 
-    try:
-        params = SyntheticParams(rows=2_000, features=6, seed=3)
-        dataset, _ = dataset_generate_synthetic(params=params)
-        versions = []
-        for seed in (0, 1):
-            result = run_search(
-                generate(params),
-                SearchConfig(target="label", n_trials=1, families=["logreg"], seed=seed),
-                columns=[],
+    params = SyntheticParams(rows=2_000, features=6, seed=3)
+    dataset, _ = dataset_generate_synthetic(params=params)
+    versions = []
+    for seed in (0, 1):
+        result = run_search(
+            generate(params),
+            SearchConfig(target="label", n_trials=1, families=["logreg"], seed=seed),
+            columns=[],
+        )
+        versions.append(model_version_register(model_name="bench", dataset=dataset, result=result))
+    rows = []
+    for size in sizes:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE abtests_abtest SET status = 'stopped'")
+            cursor.execute("TRUNCATE inference_predictionlog, inference_armtally")
+        test = abtest_create(challenger=versions[1], min_labelled_per_arm=10**9)
+        print(f"  writing {size:,} log rows ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            # Half to each arm, every row labelled, 85 % / 86 % right.
+            cursor.execute(
+                """
+                INSERT INTO inference_predictionlog (id, registered_model_id,
+                    model_version_id, ab_test_id, arm, unit_hash, source, request_id,
+                    features, prediction, probabilities, unknown_categories, latency_ms,
+                    created_at, label, labelled_at, is_correct)
+                SELECT gen_random_uuid(), %(model)s,
+                    CASE WHEN i %% 2 = 0 THEN %(a)s ELSE %(b)s END, %(test)s,
+                    CASE WHEN i %% 2 = 0 THEN 'champion' ELSE 'challenger' END, '',
+                    'rest', '', '{"x0": 1.0}', '1', '{"0": 0.4, "1": 0.6}', '[]',
+                    1 + random(), now() - (i || ' milliseconds')::interval, '1', now(),
+                    random() < CASE WHEN i %% 2 = 0 THEN 0.85 ELSE 0.86 END
+                FROM generate_series(1, %(size)s) AS i
+                """,
+                {
+                    "model": versions[0].registered_model_id,
+                    "a": versions[0].pk,
+                    "b": versions[1].pk,
+                    "test": test.pk,
+                    "size": size,
+                },
             )
-            versions.append(
-                model_version_register(model_name="bench", dataset=dataset, result=result)
+            cursor.execute(
+                """
+                INSERT INTO inference_armtally (ab_test_id, arm, model_version_id,
+                    requests, predictions, units, errors, labelled, correct, pairs,
+                    pairs_champion_only, pairs_challenger_only)
+                SELECT ab_test_id, arm, model_version_id, count(*), count(*), count(*), 0,
+                    count(label), count(*) FILTER (WHERE is_correct), 0, 0, 0
+                FROM inference_predictionlog WHERE ab_test_id = %s
+                GROUP BY ab_test_id, arm, model_version_id
+                """,
+                [test.pk],
             )
-        rows = []
-        for size in sizes:
-            with connection.cursor() as cursor:
-                cursor.execute("UPDATE abtests_abtest SET status = 'stopped'")
-                cursor.execute("TRUNCATE inference_predictionlog, inference_armtally")
-            test = abtest_create(challenger=versions[1], min_labelled_per_arm=10**9)
-            print(f"  writing {size:,} log rows ...", file=sys.stderr, flush=True)
+            cursor.execute("VACUUM ANALYZE inference_predictionlog")
+        print(f"  ... {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            abtest_evaluate(test_id=test.pk)
+            times.append(time.perf_counter() - started)
+        scans = []
+        for _ in range(3):
             started = time.perf_counter()
             with connection.cursor() as cursor:
-                # Half to each arm, every row labelled, 85 % / 86 % right.
                 cursor.execute(
-                    """
-                    INSERT INTO inference_predictionlog (id, registered_model_id,
-                        model_version_id, ab_test_id, arm, unit_hash, source, request_id,
-                        features, prediction, probabilities, unknown_categories, latency_ms,
-                        created_at, label, labelled_at, is_correct)
-                    SELECT gen_random_uuid(), %(model)s,
-                        CASE WHEN i %% 2 = 0 THEN %(a)s ELSE %(b)s END, %(test)s,
-                        CASE WHEN i %% 2 = 0 THEN 'champion' ELSE 'challenger' END, '',
-                        'rest', '', '{"x0": 1.0}', '1', '{"0": 0.4, "1": 0.6}', '[]',
-                        1 + random(), now() - (i || ' milliseconds')::interval, '1', now(),
-                        random() < CASE WHEN i %% 2 = 0 THEN 0.85 ELSE 0.86 END
-                    FROM generate_series(1, %(size)s) AS i
-                    """,
-                    {
-                        "model": versions[0].registered_model_id,
-                        "a": versions[0].pk,
-                        "b": versions[1].pk,
-                        "test": test.pk,
-                        "size": size,
-                    },
-                )
-                cursor.execute(
-                    """
-                    INSERT INTO inference_armtally (ab_test_id, arm, model_version_id,
-                        requests, predictions, units, errors, labelled, correct, pairs,
-                        pairs_champion_only, pairs_challenger_only)
-                    SELECT ab_test_id, arm, model_version_id, count(*), count(*), count(*), 0,
-                        count(label), count(*) FILTER (WHERE is_correct), 0, 0, 0
-                    FROM inference_predictionlog WHERE ab_test_id = %s
-                    GROUP BY ab_test_id, arm, model_version_id
-                    """,
+                    "SELECT arm, count(*), count(label), count(*) FILTER (WHERE is_correct)"
+                    " FROM inference_predictionlog WHERE ab_test_id = %s GROUP BY arm",
                     [test.pk],
                 )
-                cursor.execute("VACUUM ANALYZE inference_predictionlog")
-            print(f"  ... {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-            times = []
-            for _ in range(5):
-                started = time.perf_counter()
-                abtest_evaluate(test_id=test.pk)
-                times.append(time.perf_counter() - started)
-            scans = []
-            for _ in range(3):
-                started = time.perf_counter()
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT arm, count(*), count(label), count(*) FILTER (WHERE is_correct)"
-                        " FROM inference_predictionlog WHERE ab_test_id = %s GROUP BY arm",
-                        [test.pk],
-                    )
-                    cursor.fetchall()
-                scans.append(time.perf_counter() - started)
-            rows.append(
-                [
-                    f"{size:,}",
-                    f"{statistics.median(times) * 1000:.1f}",
-                    f"{max(times) * 1000:.1f}",
-                    f"{statistics.median(scans) * 1000:,.0f}",
-                ]
-            )
-        print_table(
-            "Table 3. Evaluation time on PostgreSQL",
+                cursor.fetchall()
+            scans.append(time.perf_counter() - started)
+        rows.append(
             [
-                "logged rows in the test",
-                "abtest_evaluate, median ms (5 runs)",
-                "max ms",
-                "aggregating the log instead, median ms (3 runs)",
-            ],
-            rows,
-            [
-                "`abtest_evaluate`: lock the test, read the arms' tallies, p95 latency over "
-                "each arm's newest 5,000 rows, the statistics, store a snapshot.",
-                "The last column is the GROUP BY over the test's log rows that the tallies "
-                "replace (what an evaluation without them would run every minute).",
-            ],
+                f"{size:,}",
+                f"{statistics.median(times) * 1000:.1f}",
+                f"{max(times) * 1000:.1f}",
+                f"{statistics.median(scans) * 1000:,.0f}",
+            ]
         )
-    finally:
-        connection.close()
-        with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        import shutil
-
-        shutil.rmtree(data, ignore_errors=True)
+    print_table(
+        "Table 3. Evaluation time on PostgreSQL",
+        [
+            "logged rows in the test",
+            "abtest_evaluate, median ms (5 runs)",
+            "max ms",
+            "aggregating the log instead, median ms (3 runs)",
+        ],
+        rows,
+        [
+            "`abtest_evaluate`: lock the test, read the arms' tallies, p95 latency over "
+            "each arm's newest 5,000 rows, the statistics, store a snapshot.",
+            "The last column is the GROUP BY over the test's log rows that the tallies "
+            "replace (what an evaluation without them would run every minute).",
+        ],
+    )
 
 
 def main() -> None:

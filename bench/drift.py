@@ -158,32 +158,13 @@ def end_to_end(logged: int) -> None:
     registered from a 15-feature synthetic table, `logged` rows written to the log with the
     serving path's COPY, then `drift_check_run` on a window of all of them, timed whole and
     the engine alone."""
-    import tempfile
+    from throwaway import throwaway_platform
 
-    import psycopg
+    with throwaway_platform("modelyard_bench_drift"):
+        _end_to_end(logged)
 
-    pg = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-    name = "modelyard_bench_drift"
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    data = tempfile.mkdtemp(prefix="modelyard-bench-drift-")
-    os.environ.update(
-        DATABASE_URL=f"{pg}/{name}",
-        MODELYARD_DATA_DIR=data,
-        SECRET_KEY="bench",
-        DEBUG="false",
-        DJANGO_SETTINGS_MODULE="mlops_site.settings",
-    )
-    os.environ.pop("CELERY_BROKER_URL", None)
-    import django
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.db import connection
-
+def _end_to_end(logged: int) -> None:
     from engine.search import SearchConfig, run_search
     from inference.ids import new_prediction_ids
     from inference.pipeline import Scored
@@ -193,69 +174,59 @@ def end_to_end(logged: int) -> None:
     from registry.services import dataset_generate_synthetic, model_version_register
     from registry.synthetic import SyntheticParams, generate
 
-    try:
-        params = SyntheticParams(rows=20_000, features=13, seed=3)
-        dataset, _ = dataset_generate_synthetic(params=params)
-        print("  training the model ...", file=sys.stderr)
-        result = run_search(
-            generate(SyntheticParams(rows=20_000, features=13, seed=3)),
-            SearchConfig(target="label", n_trials=1, families=["logreg"], seed=0),
-            columns=[],
+    params = SyntheticParams(rows=20_000, features=13, seed=3)
+    dataset, _ = dataset_generate_synthetic(params=params)
+    print("  training the model ...", file=sys.stderr)
+    result = run_search(
+        generate(SyntheticParams(rows=20_000, features=13, seed=3)),
+        SearchConfig(target="label", n_trials=1, families=["logreg"], seed=0),
+        columns=[],
+    )
+    version = model_version_register(model_name="bench", dataset=dataset, result=result)
+    target = model_cache.resolve("bench")
+    frame = generate(SyntheticParams(rows=logged, features=13, seed=4, mean_shift=0.3))
+    rows = frame.drop(columns=["label"]).to_dict(orient="records")
+    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
+    print(f"  logging {logged:,} predictions ...", file=sys.stderr)
+    for start in range(0, len(rows), 10_000):
+        part = rows[start : start + 10_000]
+        proba = np.tile([0.4, 0.6], (len(part), 1))
+        prediction_logs_write(
+            target=target,
+            ids=new_prediction_ids(len(part)),
+            instances=part,
+            scored=Scored(proba=proba, labels=["positive"] * len(part), unknown=[[]] * len(part)),
+            class_labels=["negative", "positive"],
+            unit_hash="",
+            source="rest",
+            request_id="",
+            latency_ms=1.0,
         )
-        version = model_version_register(model_name="bench", dataset=dataset, result=result)
-        target = model_cache.resolve("bench")
-        frame = generate(SyntheticParams(rows=logged, features=13, seed=4, mean_shift=0.3))
-        rows = frame.drop(columns=["label"]).to_dict(orient="records")
-        rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in rows]
-        print(f"  logging {logged:,} predictions ...", file=sys.stderr)
-        for start in range(0, len(rows), 10_000):
-            part = rows[start : start + 10_000]
-            proba = np.tile([0.4, 0.6], (len(part), 1))
-            prediction_logs_write(
-                target=target,
-                ids=new_prediction_ids(len(part)),
-                instances=part,
-                scored=Scored(
-                    proba=proba, labels=["positive"] * len(part), unknown=[[]] * len(part)
-                ),
-                class_labels=["negative", "positive"],
-                unit_hash="",
-                source="rest",
-                request_id="",
-                latency_ms=1.0,
-            )
-        monitor = services.drift_monitor_ensure(model=version.registered_model)
-        services.drift_monitor_save(monitor=monitor, window_rows=logged, min_sample=100)
-        table_rows = []
-        for engine in ("builtin", "evidently"):
-            services.drift_monitor_save(monitor=monitor, engine=engine)
-            check = services.drift_check_create(monitor=monitor, enqueue=False)
-            started = time.perf_counter()
-            check = services.drift_check_run(check_id=check.pk)
-            took = time.perf_counter() - started
-            table_rows.append(
-                [
-                    engine,
-                    f"{check.n_current:,}",
-                    f"{check.n_reference:,}",
-                    str(len(check.features)),
-                    f"{took:.2f}",
-                    check.verdict,
-                ]
-            )
-            print(f"  {engine}: {took:.2f} s ({check.status})", file=sys.stderr)
-        print_table(
-            "End to end: drift_check_run on PostgreSQL's prediction log (read, parse, test, store)",
-            ["engine", "window rows", "reference rows", "features", "seconds", "verdict"],
-            table_rows,
+    monitor = services.drift_monitor_ensure(model=version.registered_model)
+    services.drift_monitor_save(monitor=monitor, window_rows=logged, min_sample=100)
+    table_rows = []
+    for engine in ("builtin", "evidently"):
+        services.drift_monitor_save(monitor=monitor, engine=engine)
+        check = services.drift_check_create(monitor=monitor, enqueue=False)
+        started = time.perf_counter()
+        check = services.drift_check_run(check_id=check.pk)
+        took = time.perf_counter() - started
+        table_rows.append(
+            [
+                engine,
+                f"{check.n_current:,}",
+                f"{check.n_reference:,}",
+                str(len(check.features)),
+                f"{took:.2f}",
+                check.verdict,
+            ]
         )
-    finally:
-        connection.close()
-        with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        import shutil
-
-        shutil.rmtree(data, ignore_errors=True)
+        print(f"  {engine}: {took:.2f} s ({check.status})", file=sys.stderr)
+    print_table(
+        "End to end: drift_check_run on PostgreSQL's prediction log (read, parse, test, store)",
+        ["engine", "window rows", "reference rows", "features", "seconds", "verdict"],
+        table_rows,
+    )
 
 
 def main() -> None:

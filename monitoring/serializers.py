@@ -27,6 +27,8 @@ class RetrainingSerializer(serializers.ModelSerializer):
             "n_window_rows",
             "n_holdout_rows",
             "comparison",
+            "ab_test",
+            "ab_test_note",
             "created_at",
             "settled_at",
         ]

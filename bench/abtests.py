@@ -402,7 +402,7 @@ def _evaluation(sizes: list[int]) -> None:
     for size in sizes:
         with connection.cursor() as cursor:
             cursor.execute("UPDATE abtests_abtest SET status = 'stopped'")
-            cursor.execute("TRUNCATE inference_predictionlog, inference_armtally")
+            cursor.execute("TRUNCATE inference_predictionlog, inference_predictiontally")
         test = abtest_create(challenger=versions[1], min_labelled_per_arm=10**9)
         print(f"  writing {size:,} log rows ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
@@ -432,7 +432,7 @@ def _evaluation(sizes: list[int]) -> None:
             )
             cursor.execute(
                 """
-                INSERT INTO inference_armtally (ab_test_id, arm, model_version_id,
+                INSERT INTO inference_predictiontally (ab_test_id, arm, model_version_id,
                     requests, predictions, units, errors, labelled, correct, pairs,
                     pairs_champion_only, pairs_challenger_only)
                 SELECT ab_test_id, arm, model_version_id, count(*), count(*), count(*), 0,

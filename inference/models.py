@@ -137,13 +137,14 @@ class BatchScoringJob(Job):
         return settings.DATA_DIR / self.output_path if self.output_path else None
 
 
-class ArmTally(models.Model):
-    """Running counts of one A/B test arm's traffic, kept by the write path.
+class PredictionTally(models.Model):
+    """Running counts of a version's traffic, kept by the write path, per A/B test arm.
 
     The prediction log's writers add each request's rows in the same transaction as the rows
     (`inference.services.prediction_log`), and the feedback service adds labels as it writes
-    them, so an evaluation reads a handful of rows here instead of aggregating millions of
-    logged ones. The test itself belongs to the abtests app; inference knows only its id.
+    them, so /metrics, the pages and an A/B evaluation read a handful of rows here instead of
+    aggregating millions of logged ones. Traffic outside any test is test 0, arm "". The
+    tests themselves belong to the abtests app; inference knows only their ids.
     """
 
     ab_test_id = models.BigIntegerField()
@@ -168,12 +169,32 @@ class ArmTally(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["ab_test_id", "arm", "model_version"], name="armtally_unique"
+                fields=["ab_test_id", "arm", "model_version"], name="predictiontally_unique"
             )
         ]
 
     def __str__(self) -> str:
         return f"test {self.ab_test_id} {self.arm}: {self.labelled} labelled"
+
+
+class ErrorTally(models.Model):
+    """Failed prediction requests per version, reason and minute (invalid rows, a version
+    that cannot load), added by the write path like the tallies; the performance snapshots
+    read their intervals here, since a failed request leaves no row in the log."""
+
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    reason = models.CharField(max_length=40)
+    minute = models.DateTimeField()
+    errors = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "minute", "reason"], name="errortally_unique"
+            )
+        ]
 
 
 class UnitExposure(models.Model):

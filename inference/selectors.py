@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 
-from inference.models import ArmTally, BatchScoringJob, PredictionLog
+from inference.models import BatchScoringJob, PredictionLog, PredictionTally
 from inference.serving.tally import COUNTS
 
 
@@ -31,27 +31,25 @@ class LiveAccuracy:
 
 
 def live_accuracy_list(*, version_ids: list[int] | None = None) -> dict[int, LiveAccuracy]:
-    """Per version id: predictions served, how many are labelled, how many were right."""
-    rows = PredictionLog.objects.all()
+    """Per version id: predictions served, how many are labelled, how many were right; from
+    the tallies the write path keeps (a few rows a version, whatever the log's size)."""
+    tallies = PredictionTally.objects.all()
     if version_ids is not None:
-        rows = rows.filter(model_version_id__in=version_ids)
+        tallies = tallies.filter(model_version_id__in=version_ids)
     counted = (
-        rows.order_by()
+        tallies.order_by()
         .values("model_version_id")
-        .annotate(
-            predictions=Count("id"),
-            labelled=Count("id", filter=Q(label__isnull=False)),
-            correct=Count("id", filter=Q(is_correct=True)),
-        )
+        .annotate(predictions=Sum("predictions"), labelled=Sum("labelled"), correct=Sum("correct"))
     )
     return {
         row["model_version_id"]: LiveAccuracy(
             version_id=row["model_version_id"],
-            predictions=row["predictions"],
-            labelled=row["labelled"],
-            correct=row["correct"],
+            predictions=int(row["predictions"] or 0),
+            labelled=int(row["labelled"] or 0),
+            correct=int(row["correct"] or 0),
         )
         for row in counted
+        if row["predictions"]
     }
 
 
@@ -107,7 +105,7 @@ def arm_tallies(*, ab_test_id: int, arms: tuple[str, ...] = ()) -> dict[str, dic
     correct, pairs, ...}}), summed over its versions: a few rows whatever the log's size.
     Every arm named in `arms` is there, with zeros when it has served nothing yet."""
     rows = (
-        ArmTally.objects.filter(ab_test_id=ab_test_id)
+        PredictionTally.objects.filter(ab_test_id=ab_test_id)
         .values("arm")
         .annotate(**{c: Sum(c) for c in COUNTS})
     )

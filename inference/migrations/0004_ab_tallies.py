@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ArmTally',
+            name='PredictionTally',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('ab_test_id', models.BigIntegerField()),
@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
             index=models.Index(condition=models.Q(('shadow_of__isnull', False)), fields=['shadow_of'], name='predlog_shadow'),
         ),
         migrations.AddField(
-            model_name='armtally',
+            model_name='predictiontally',
             name='model_version',
             field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='registry.modelversion'),
         ),
@@ -65,7 +65,7 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(fields=('ab_test_id', 'unit_hash'), name='unitexposure_unique'),
         ),
         migrations.AddConstraint(
-            model_name='armtally',
-            constraint=models.UniqueConstraint(fields=('ab_test_id', 'arm', 'model_version'), name='armtally_unique'),
+            model_name='predictiontally',
+            constraint=models.UniqueConstraint(fields=('ab_test_id', 'arm', 'model_version'), name='predictiontally_unique'),
         ),
     ]

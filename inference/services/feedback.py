@@ -159,36 +159,41 @@ def feedback_record_bulk(*, items: list[dict], overwrite: bool = False) -> list[
             changed[prediction.id] = prediction
             outcomes.append(FeedbackOutcome(shown, status, correct=prediction.is_correct))
         if changed:
-            tested = [p for p in changed.values() if p.ab_test_id is not None]
             rows = list(changed.values())
-            if tested:
-                rows += _label_tested(tested, before, now)
+            rows += _label_and_tally(rows, before, now)
             PredictionLog.objects.bulk_update(
                 rows, ["label", "labelled_at", "is_correct"], batch_size=1000
             )
     return outcomes
 
 
-def _label_tested(
-    tested: list[PredictionLog], before: dict[uuid.UUID, bool | None], now
+def _label_and_tally(
+    labelled: list[PredictionLog], before: dict[uuid.UUID, bool | None], now
 ) -> list[PredictionLog]:
-    """Tally the labels of rows an A/B test served, label their shadow rows the same, and
-    tally the pairs. Returns the shadow rows to save. Runs in the caller's transaction."""
+    """Add the labels to their versions' (and A/B arms') tallies; in shadow tests, label the
+    shadow rows the same and tally the pairs. Returns the shadow rows to save. Runs in the
+    caller's transaction."""
     deltas = []
-    for p in tested:
+    for p in labelled:
         old = before[p.id]
         deltas.append(
             TallyDelta(
-                p.ab_test_id,
+                p.ab_test_id or 0,
                 p.arm,
                 p.model_version_id,
                 labelled=int(old is None),
                 correct=int(bool(p.is_correct)) - int(bool(old)),
             )
         )
-    by_id = {p.id: p for p in tested}
-    shadows = list(
-        PredictionLog.objects.select_for_update().filter(shadow_of__in=list(by_id)).order_by("id")
+    by_id = {p.id: p for p in labelled if p.ab_test_id is not None}
+    shadows = (
+        list(
+            PredictionLog.objects.select_for_update()
+            .filter(shadow_of__in=list(by_id))
+            .order_by("id")
+        )
+        if by_id
+        else []
     )
     for s in shadows:
         answered = by_id[s.shadow_of]

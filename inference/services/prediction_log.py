@@ -89,8 +89,8 @@ def prediction_logs_write(
 ) -> None:
     """Write one request's rows to the prediction log in one bulk statement.
 
-    A request an A/B test routed (`ab_test_id`) also adds to its arm's tally
-    (`inference.serving.tally`) in the same transaction, and so do its `shadow` rows.
+    The request also adds to its version's tally (its A/B arm's, when a test routed it;
+    `inference.serving.tally`) in the same transaction, and so do its `shadow` rows.
 
     `buffered` (the prediction endpoints, PostgreSQL, PREDICTION_LOG_BUFFERED): the rows are
     formatted here and handed to this process's `inference.serving.logwriter`, which writes what
@@ -111,11 +111,11 @@ def prediction_logs_write(
         return
     created_at = timezone.now()
     probabilities = scored.probability_dicts(class_labels)
-    tallies = []
+    # The version's (and the A/B arm's) running counts, in the same transaction as the rows.
+    tallies = [
+        TallyDelta(ab_test_id or 0, arm, target.version_id, 1, len(ids), unit_hash=unit_hash)
+    ]
     if ab_test_id is not None:
-        tallies.append(
-            TallyDelta(ab_test_id, arm, target.version_id, 1, len(ids), unit_hash=unit_hash)
-        )
         if shadow is not None:
             tallies.append(
                 TallyDelta(

@@ -86,13 +86,18 @@ def predictions_serve(
         else:
             scored = serving.score_rows(instances)
     except Exception as exc:
+        reason = exc.reason if isinstance(exc, RequestError) else getattr(exc, "code", "error")
         if isinstance(exc, RequestError):
             metrics.record_error(model_name, exc.reason)
-        if chosen.ab_test_id is not None:  # the arm's error rate is a guardrail
-            tallies_write(
-                [TallyDelta(chosen.ab_test_id, chosen.arm, target.version_id, errors=1)],
-                buffered=buffered,
-            )
+        # Per version and minute for the snapshots; per arm, the A/B guardrail's error rate.
+        tallies_write(
+            [
+                TallyDelta(
+                    chosen.ab_test_id or 0, chosen.arm, target.version_id, errors=1, reason=reason
+                )
+            ],
+            buffered=buffered,
+        )
         raise
     n = len(scored.labels)
     ids = new_prediction_ids(n)
@@ -136,8 +141,17 @@ def _shadow_rows(chosen: Route, instances: list[dict], overhead: float) -> Shado
         took = time.perf_counter() - started
     except Exception as exc:
         logger.warning("shadow scoring by %s failed: %s", chosen.shadow, exc)
+        reason = getattr(exc, "reason", None) or getattr(exc, "code", "error")
         tallies_write(
-            [TallyDelta(chosen.ab_test_id, chosen.shadow_arm, chosen.shadow.version_id, errors=1)],
+            [
+                TallyDelta(
+                    chosen.ab_test_id,
+                    chosen.shadow_arm,
+                    chosen.shadow.version_id,
+                    errors=1,
+                    reason=f"shadow_{reason}"[:40],
+                )
+            ],
             buffered=True,
         )
         return None

@@ -1,10 +1,11 @@
-"""A/B test arms' running counts (`inference.models.ArmTally`), added in the write path.
+"""Versions' and A/B test arms' running counts (`inference.models.PredictionTally`, and the
+per-minute `ErrorTally`), added in the write path.
 
-Each request routed by a test hands its writer a `TallyDelta` with its rows; the writer adds
-the deltas in the transaction that writes the rows (one upsert per flush, and one insert of
-the units it saw), so a tally never counts a row the log does not hold. Feedback adds labels
-the same way, in the transaction that writes them. An evaluation then reads a few tally
-rows, whatever the size of the log.
+Each request hands its writer a `TallyDelta` with its rows (test 0, arm "" outside a test);
+the writer adds the deltas in the transaction that writes the rows (one upsert per flush,
+and for tests one insert of the units it saw), so a tally never counts a row the log does
+not hold. Feedback adds labels the same way, in the transaction that writes them. /metrics,
+the pages and an A/B evaluation then read a few tally rows, whatever the size of the log.
 
 Deltas are summed per (test, arm, version) and applied in that order, so two writers that
 touch the same tallies lock them in the same order and cannot deadlock.
@@ -15,9 +16,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
-TALLY_TABLE = "inference_armtally"
+from django.db import connection
+
+TALLY_TABLE = "inference_predictiontally"
 EXPOSURE_TABLE = "inference_unitexposure"
+ERROR_TABLE = "inference_errortally"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +33,12 @@ class TallyDelta:
     requests: int = 0
     predictions: int = 0
     errors: int = 0
-    # A request's unit: its keyed hash, or "" for a request that is its own unit. Only
-    # requests (requests > 0) have a unit; shadow rows pass own_unit=False.
+    # A test's request's unit: its keyed hash, or "" for a request that is its own unit. Only
+    # requests (requests > 0) in a test (ab_test_id > 0) count units; shadow rows pass
+    # own_unit=False.
     unit_hash: str = ""
     own_unit: bool = True
+    reason: str = ""  # with errors: why the request failed (ErrorTally, per minute)
     labelled: int = 0
     correct: int = 0
     pairs: int = 0
@@ -68,12 +75,17 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
     transaction: first the units seen for the first time, then one upsert of the sums."""
     sums: dict[tuple, Counter] = defaultdict(Counter)
     units: dict[tuple[int, str], tuple] = {}  # (test, unit hash) -> its key, first seen wins
+    errors: Counter = Counter()  # (version, reason) -> failed requests
     for d in deltas:
         key = (d.ab_test_id, d.arm, d.version_id)
         total = sums[key]
         for name in _SUMMED:
-            total[name] += getattr(d, name)
-        if d.requests and d.own_unit:
+            value = getattr(d, name)
+            if value:
+                total[name] += value
+        if d.errors:
+            errors[d.version_id, d.reason or "error"] += d.errors
+        if d.requests and d.own_unit and d.ab_test_id:
             if d.unit_hash:
                 units.setdefault((d.ab_test_id, d.unit_hash), key)
             else:
@@ -88,6 +100,23 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
         )
         for test, unit in cursor.fetchall():
             sums[units[test, unit]]["units"] += 1
+    if errors:
+        # As Django stores a DateTimeField on this database (text on SQLite).
+        minute = connection.ops.adapt_datetimefield_value(
+            datetime.now(UTC).replace(second=0, microsecond=0)
+        )
+        pairs = sorted(errors)
+        cursor.execute(
+            f"INSERT INTO {ERROR_TABLE} (model_version_id, reason, minute, errors) VALUES "
+            + ", ".join(["(%s, %s, %s, %s)"] * len(pairs))
+            + " ON CONFLICT (model_version_id, minute, reason) DO UPDATE SET "
+            f"errors = {ERROR_TABLE}.errors + excluded.errors",
+            [
+                v
+                for version, reason in pairs
+                for v in (version, reason, minute, errors[version, reason])
+            ],
+        )
     keys = sorted(k for k, total in sums.items() if any(total.values()))
     if not keys:
         return

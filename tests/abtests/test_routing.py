@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Count, Q
 
 from abtests.services import abtest_stop, assignment, running_tests
-from inference.models import ArmTally, PredictionLog, UnitExposure
+from inference.models import PredictionLog, PredictionTally, UnitExposure
 from inference.selectors import arm_tallies
 from tests.abtests.helpers import champion_and_challenger, start_test
 from tests.inference.models import feature_rows
@@ -215,7 +215,7 @@ def test_tallies_equal_the_log_after_labels_and_overwrites(api_client):
         assert tallies[arm]["labelled"] == row["labelled"]
         assert tallies[arm]["correct"] == row["correct"]
     assert sum(t["requests"] for t in tallies.values()) == 60
-    assert ArmTally.objects.filter(ab_test_id=test.pk).count() == len(expected)
+    assert PredictionTally.objects.filter(ab_test_id=test.pk).count() == len(expected)
 
 
 def test_a_failed_request_counts_as_its_arms_error(api_client):

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Sum
 
-from inference.models import BatchScoringJob, PredictionLog, PredictionTally
+from inference.models import BatchScoringJob, ErrorTally, PredictionLog, PredictionTally
 from inference.serving.tally import COUNTS
 
 
@@ -138,3 +138,85 @@ def arm_latency_p95(*, ab_test_id: int, arm: str, last: int = 5000) -> float | N
     import numpy as np
 
     return float(np.percentile(values, 95))
+
+
+@dataclass(frozen=True)
+class IntervalTraffic:
+    """What one version served in [since, until): live traffic only (no batch scoring, no
+    shadow rows), read along the (version, created_at) index."""
+
+    requests: int = 0
+    rows: int = 0
+    labelled: int = 0
+    correct: int = 0
+    latency_ms: tuple[float | None, float | None, float | None] = (None, None, None)
+    estimated_accuracy: float | None = None  # mean probability of the predicted class
+    errors_by_reason: dict | None = None
+
+
+_INTERVAL_PG = """
+WITH r AS (
+    SELECT created_at, latency_ms, label, is_correct, prediction, probabilities
+    FROM {table}
+    WHERE model_version_id = %s AND created_at >= %s AND created_at < %s
+      AND source <> 'batch' AND shadow_of IS NULL
+), q AS (SELECT DISTINCT created_at, latency_ms FROM r)
+SELECT (SELECT count(*) FROM q), (SELECT count(*) FROM r), (SELECT count(label) FROM r),
+       (SELECT count(*) FROM r WHERE is_correct),
+       (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY latency_ms) FROM q),
+       (SELECT avg((probabilities ->> prediction)::float8) FROM r)
+"""
+
+
+def interval_traffic(*, version_id: int, since: datetime, until: datetime) -> IntervalTraffic:
+    """Requests (the rows of one request share their created_at), rows, labels so far,
+    request latency p50 / p95 / p99 (PostgreSQL's percentile_cont in the database; numpy's
+    linear percentiles, the same definition, on SQLite), the confidence-based accuracy
+    estimate, and the failed requests by reason (ErrorTally)."""
+    errors = dict(
+        ErrorTally.objects.filter(model_version_id=version_id, minute__gte=since, minute__lt=until)
+        .values("reason")
+        .annotate(n=Sum("errors"))
+        .values_list("reason", "n")
+    )
+    table = PredictionLog._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_INTERVAL_PG.format(table=table), [version_id, since, until])
+            requests, rows, labelled, correct, quantiles, estimate = cursor.fetchone()
+            return IntervalTraffic(
+                requests=requests,
+                rows=rows,
+                labelled=labelled,
+                correct=correct,
+                latency_ms=tuple(quantiles) if quantiles else (None, None, None),
+                estimated_accuracy=float(estimate) if estimate is not None else None,
+                errors_by_reason=errors,
+            )
+    picked = list(
+        PredictionLog.objects.filter(
+            model_version_id=version_id,
+            created_at__gte=since,
+            created_at__lt=until,
+            shadow_of__isnull=True,
+        )
+        .exclude(source=PredictionLog.Source.BATCH)
+        .values_list(
+            "created_at", "latency_ms", "label", "is_correct", "prediction", "probabilities"
+        )
+    )
+    if not picked:
+        return IntervalTraffic(errors_by_reason=errors)
+    import numpy as np
+
+    per_request = {(created, latency) for created, latency, *_ in picked}
+    latencies = np.array([latency for _, latency in per_request])
+    return IntervalTraffic(
+        requests=len(per_request),
+        rows=len(picked),
+        labelled=sum(1 for row in picked if row[2] is not None),
+        correct=sum(1 for row in picked if row[3]),
+        latency_ms=tuple(float(q) for q in np.percentile(latencies, [50, 95, 99])),
+        estimated_accuracy=float(np.mean([row[5].get(row[4], 0.0) for row in picked])),
+        errors_by_reason=errors,
+    )

@@ -331,6 +331,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.settle_retrainings": {"queue": "monitoring"},
     "monitoring.run_scheduled_retraining": {"queue": "monitoring"},
     "abtests.evaluate_due": {"queue": "monitoring"},
+    "monitoring.write_performance_snapshots": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -344,6 +345,12 @@ CELERY_BEAT_SYNC_EVERY = 1
 BEAT_HEARTBEAT_SECONDS = env_int("BEAT_HEARTBEAT_SECONDS", 15)
 # How often Beat evaluates running A/B tests (and promotions under watch).
 ABTEST_EVALUATE_SECONDS = env_int("ABTEST_EVALUATE_SECONDS", 60)
+# Performance history: one snapshot per version per interval of this many seconds, written
+# once the interval ended PERFORMANCE_SNAPSHOT_LAG_SECONDS ago; after a pause Beat catches up
+# at most PERFORMANCE_SNAPSHOT_CATCH_UP intervals.
+PERFORMANCE_SNAPSHOT_SECONDS = env_int("PERFORMANCE_SNAPSHOT_SECONDS", 60)
+PERFORMANCE_SNAPSHOT_LAG_SECONDS = env_int("PERFORMANCE_SNAPSHOT_LAG_SECONDS", 30)
+PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
 CELERY_BEAT_SCHEDULE = {
     "modelyard-beat-heartbeat": {
         "task": "monitoring.beat_heartbeat",
@@ -369,6 +376,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.sweep_stale_drift_checks",
         "schedule": 60.0,
         "options": {"expires": 60},
+    },
+    "modelyard-performance-snapshots": {
+        "task": "monitoring.write_performance_snapshots",
+        "schedule": float(PERFORMANCE_SNAPSHOT_SECONDS),
+        "options": {"expires": PERFORMANCE_SNAPSHOT_SECONDS},
     },
     "modelyard-evaluate-ab-tests": {
         "task": "abtests.evaluate_due",

@@ -302,3 +302,56 @@ class Retraining(models.Model):
 
     def __str__(self) -> str:
         return f"retraining {self.pk} of {self.champion}"
+
+
+class PerformanceSnapshot(models.Model):
+    """How one version served during one interval (a minute by default), written by Beat from
+    the prediction log and the tallies (monitoring.services.performance). An interval with no
+    traffic still gets its row for production versions (zeros), so charts show gaps as gaps.
+    Kept when retention deletes the log rows it was computed from."""
+
+    registered_model = models.ForeignKey(
+        "registry.RegisteredModel", on_delete=models.CASCADE, related_name="+"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="performance"
+    )
+    interval_start = models.DateTimeField()
+    interval_seconds = models.PositiveIntegerField()
+    # Requests: the log's rows of one request share their created_at, so distinct timestamps.
+    requests = models.PositiveIntegerField(default=0)
+    rows = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    errors_by_reason = models.JSONField(default=dict, blank=True)
+    # Request latency in milliseconds over the interval's requests.
+    latency_p50_ms = models.FloatField(null=True, blank=True)
+    latency_p95_ms = models.FloatField(null=True, blank=True)
+    latency_p99_ms = models.FloatField(null=True, blank=True)
+    rows_per_second = models.FloatField(default=0.0)
+    # The interval's rows labelled by the time it was written, and how many were right.
+    labelled = models.PositiveIntegerField(default=0)
+    correct = models.PositiveIntegerField(default=0)
+    # The version's live accuracy over all its labelled predictions so far (its tallies).
+    live_accuracy = models.FloatField(null=True, blank=True)
+    # Confidence-based: the mean probability of the predicted class (calibrated), no labels.
+    estimated_accuracy = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["interval_start", "model_version_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "interval_start"], name="perfsnap_one_per_interval"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["registered_model", "interval_start"], name="perfsnap_model_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} at {self.interval_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def error_rate(self) -> float | None:
+        attempts = self.requests + self.errors
+        return self.errors / attempts if attempts else None

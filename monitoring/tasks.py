@@ -53,3 +53,10 @@ def settle_retrainings_task() -> int:
 @shared_task(name="monitoring.sweep_stale_drift_checks", ignore_result=True)
 def sweep_stale_drift_checks_task() -> dict:
     return services.drift_checks_sweep()
+
+
+@shared_task(name="monitoring.write_performance_snapshots", ignore_result=True, soft_time_limit=120)
+def write_performance_snapshots_task() -> int:
+    """Sent by Beat every PERFORMANCE_SNAPSHOT_SECONDS: each version's serving figures for the
+    intervals that are complete (monitoring.services.performance)."""
+    return services.performance_snapshots_write()

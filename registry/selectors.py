@@ -89,6 +89,15 @@ def model_version_serving_rows() -> list[tuple[int, str, int, str]]:
     )
 
 
+def model_version_serving_ids() -> list[tuple[int, int, str]]:
+    """(id, model id, stage) of every version that is not archived."""
+    return list(
+        ModelVersion.objects.exclude(stage=Stage.ARCHIVED).values_list(
+            "id", "registered_model_id", "stage"
+        )
+    )
+
+
 def stage_transition_promotions(model_id: int, *, limit: int = 200) -> QuerySet[StageTransition]:
     """The model's transitions to production, oldest first."""
     return (

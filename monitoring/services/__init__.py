@@ -10,6 +10,7 @@ from monitoring.services.drift import (
     drift_monitor_ensure,
     drift_monitor_save,
 )
+from monitoring.services.performance import performance_snapshots_write
 from monitoring.services.probes import worker_probe_answer, worker_probe_request
 from monitoring.services.retraining import (
     retraining_after_check,
@@ -29,6 +30,7 @@ __all__ = [
     "drift_monitor_delete_schedule",
     "drift_monitor_ensure",
     "drift_monitor_save",
+    "performance_snapshots_write",
     "retraining_after_check",
     "retraining_blocker",
     "retraining_scheduled",

@@ -1,0 +1,104 @@
+"""Performance snapshots: one per version per interval, counted from the log (request latency
+percentiles in the database on PostgreSQL, in Python on SQLite) and the error tallies;
+production gets zero rows for quiet intervals; writing again changes nothing."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from inference.models import ErrorTally, PredictionLog
+from inference.pipeline import Scored
+from inference.services import new_prediction_ids, prediction_logs_write
+from inference.services.prediction_log import tallies_write
+from inference.serving.cache import model_cache
+from inference.serving.tally import TallyDelta
+from monitoring.models import PerformanceSnapshot
+from monitoring.services import performance_snapshots_write
+from tests.inference.models import feature_rows, register
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def _request(target, rows: int, latency: float, at: datetime, label: str | None = None):
+    ids = new_prediction_ids(rows)
+    prediction_logs_write(
+        target=target,
+        ids=ids,
+        instances=feature_rows(rows),
+        scored=Scored(
+            proba=np.tile([0.2, 0.8], (rows, 1)), labels=[">50K"] * rows, unknown=[[]] * rows
+        ),
+        class_labels=["<=50K", ">50K"],
+        unit_hash="",
+        source="rest",
+        request_id="",
+        latency_ms=latency,
+    )
+    PredictionLog.objects.filter(id__in=ids).update(
+        created_at=at, label=label, is_correct=None if label is None else label == ">50K"
+    )
+
+
+def test_a_snapshot_counts_requests_rows_latency_labels_and_errors():
+    # given production v1 serving, in 10:00-10:01, ten requests with latencies 1..10 ms,
+    # requests 0, 3, 6 and 9 of three rows (18 rows); the first four requests labelled
+    model_cache.clear()
+    v1 = register("logreg")
+    target = model_cache.resolve("adult")
+    labels = [">50K", ">50K", "<=50K", ">50K"]
+    for i in range(10):
+        _request(
+            target,
+            3 if i % 3 == 0 else 1,
+            float(i + 1),
+            T0 + timedelta(seconds=5 * i),
+            label=labels[i] if i < 4 else None,
+        )
+    # and a request in the next minute, and two failed requests in the first
+    _request(target, 1, 50.0, T0 + timedelta(seconds=70))
+    tallies_write([TallyDelta(0, "", v1.pk, errors=2, reason="missing_feature")])
+    ErrorTally.objects.update(minute=T0)
+
+    # when Beat writes the snapshots two minutes later
+    written = performance_snapshots_write(now=T0 + timedelta(minutes=2, seconds=31))
+
+    # then the first minute's row holds the hand-counted figures
+    first = PerformanceSnapshot.objects.get(model_version=v1, interval_start=T0)
+    assert (first.requests, first.rows, first.errors) == (10, 18, 2)
+    assert first.errors_by_reason == {"missing_feature": 2}
+    # linear-interpolated percentiles of 1..10 ms: 5.5, 9.55, 9.91
+    assert first.latency_p50_ms == pytest.approx(5.5)
+    assert first.latency_p95_ms == pytest.approx(9.55)
+    assert first.latency_p99_ms == pytest.approx(9.91)
+    assert first.rows_per_second == pytest.approx(18 / 60)
+    # requests 0 and 3 have three rows each: 3 + 1 + 1 + 3 labelled rows, right but request 2
+    assert (first.labelled, first.correct) == (8, 7)
+    assert first.estimated_accuracy == pytest.approx(0.8)
+    assert first.error_rate == pytest.approx(2 / 12)
+    second = PerformanceSnapshot.objects.get(
+        model_version=v1, interval_start=T0 + timedelta(minutes=1)
+    )
+    assert (second.requests, second.rows, second.latency_p50_ms) == (1, 1, 50.0)
+    assert written == PerformanceSnapshot.objects.count()
+
+    # when Beat runs again over the same intervals, nothing changes
+    assert performance_snapshots_write(now=T0 + timedelta(minutes=2, seconds=45)) == 0
+
+
+def test_quiet_intervals_of_production_are_written_as_zeros():
+    # given production v1 and candidate v2, neither serving
+    model_cache.clear()
+    v1 = register("logreg")
+    v2 = register("hgb")
+
+    # when Beat writes five minutes of snapshots
+    performance_snapshots_write(now=T0 + timedelta(minutes=5, seconds=31))
+
+    # then production has a zero row for each complete interval, the candidate none
+    rows = PerformanceSnapshot.objects.filter(model_version=v1, interval_start__gte=T0)
+    assert rows.count() == 5
+    assert {(r.requests, r.rows, r.latency_p50_ms) for r in rows} == {(0, 0, None)}
+    assert not PerformanceSnapshot.objects.filter(model_version=v2).exists()

@@ -40,6 +40,15 @@ def abtest_snapshots(test: ABTest, phase: str = Snapshot.Phase.TEST) -> list[Sna
     return list(test.snapshots.filter(phase=phase).order_by("created_at", "id"))
 
 
+def abtest_decisions_of_model(model_id: int, *, since) -> QuerySet[Decision]:
+    """Decisions, promotions and rollbacks of the model's tests since `since`."""
+    return Decision.objects.filter(
+        test__registered_model_id=model_id,
+        created_at__gte=since,
+        kind__in=[Decision.Kind.DECIDED, Decision.Kind.ROLLED_BACK, Decision.Kind.STOPPED],
+    ).order_by("created_at")[:500]
+
+
 def abtest_decisions(test: ABTest) -> QuerySet[Decision]:
     return test.decisions.select_related("actor").order_by("created_at", "id")
 

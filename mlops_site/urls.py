@@ -10,7 +10,7 @@ from inference.api import BatchScoringJobViewSet
 from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
 from monitoring import views as monitoring_views
-from monitoring.api import DriftCheckViewSet, DriftMonitorViewSet
+from monitoring.api import DriftCheckViewSet, DriftMonitorViewSet, PerformanceSnapshotViewSet
 from registry.api import (
     DatasetViewSet,
     ModelVersionViewSet,
@@ -29,6 +29,9 @@ router.register("batch-jobs", BatchScoringJobViewSet, basename="batch-job")
 router.register("drift-monitors", DriftMonitorViewSet, basename="drift-monitor")
 router.register("drift-checks", DriftCheckViewSet, basename="drift-check")
 router.register("ab-tests", ABTestViewSet, basename="ab-test")
+router.register(
+    "performance-snapshots", PerformanceSnapshotViewSet, basename="performance-snapshot"
+)
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.
@@ -54,7 +57,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("", include("registry.urls")),
     path("training/", include("training.urls")),
-    path("drift/", include("monitoring.urls")),
+    path("", include("monitoring.urls")),
     path("ab-tests/", include("abtests.urls")),
     path("predict/", include((page_urlpatterns, "inference"))),
 ]

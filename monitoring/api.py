@@ -12,14 +12,15 @@ from core.errors import InvalidInput, NotFound
 from core.permissions import IsStaff
 from core.uploads import upload_too_large
 from monitoring import services
-from monitoring.filters import DriftCheckFilter, DriftMonitorFilter
-from monitoring.models import DriftCheck, DriftMonitor
+from monitoring.filters import DriftCheckFilter, DriftMonitorFilter, PerformanceSnapshotFilter
+from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot
 from monitoring.serializers import (
     CreateDriftCheckInput,
     DriftCheckDetailSerializer,
     DriftCheckSerializer,
     DriftMonitorSerializer,
     DriftMonitorUpdateInput,
+    PerformanceSnapshotSerializer,
     RetrainingSerializer,
 )
 from registry.selectors import registered_model_get
@@ -100,3 +101,17 @@ class DriftCheckViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         else:
             check = services.drift_check_create(monitor=monitor, actor=request.user)
         return Response(DriftCheckSerializer(check).data, status=status.HTTP_201_CREATED)
+
+
+class PerformanceSnapshotViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Performance history: one row per version per interval (requests, rows, errors by
+    reason, request latency percentiles, throughput, labels, live and estimated accuracy).
+    Filter with ?model=, ?version= and ?since= (ISO 8601)."""
+
+    serializer_class = PerformanceSnapshotSerializer
+    filterset_class = PerformanceSnapshotFilter
+
+    def get_queryset(self):
+        return PerformanceSnapshot.objects.select_related(
+            "registered_model", "model_version"
+        ).order_by("-interval_start", "model_version_id")

@@ -3,7 +3,19 @@ heatmap of effect sizes, and one feature's reference-versus-current distribution
 
 from __future__ import annotations
 
-from core.charts import BLUE, GREEN, GREY, MARGIN, ORANGE, PAPER, RED, rounded, significant
+from core.charts import (
+    BLUE,
+    GREEN,
+    GREY,
+    MARGIN,
+    ORANGE,
+    PAPER,
+    RED,
+    SERIES,
+    rounded,
+    significant,
+    thin,
+)
 from monitoring.models import DriftCheck
 
 MAX_TIMELINE_CHECKS = 200
@@ -176,3 +188,157 @@ def feature_chart(feature: dict) -> dict:
         "legend": {"orientation": "h", "y": 1.12},
     }
     return {"data": data, "layout": layout}
+
+
+# --- Performance history ------------------------------------------------------------------------
+
+EVENT_COLOURS = {"promotion": GREEN, "drift": RED, "abtest": ORANGE}
+EVENT_NAMES = {"promotion": "promotion", "drift": "drift found", "abtest": "A/B decision"}
+
+
+def _event_layers(events: list[tuple]) -> tuple[list[dict], list[dict]]:
+    """Vertical lines (shapes) at each event, and one hoverable marker trace per kind along
+    the top of the chart, so every chart shares the same time axis of what happened."""
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": when.isoformat(),
+            "x1": when.isoformat(),
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": EVENT_COLOURS[kind], "width": 1, "dash": "dot"},
+        }
+        for when, kind, _ in events
+    ]
+    traces = []
+    for kind, colour in EVENT_COLOURS.items():
+        picked = [(when, text) for when, k, text in events if k == kind]
+        if picked:
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": EVENT_NAMES[kind],
+                    "x": [when.isoformat() for when, _ in picked],
+                    "y": [1.0] * len(picked),
+                    "yaxis": "y2",
+                    "text": [text for _, text in picked],
+                    "hovertemplate": "%{text}<br>%{x}<extra></extra>",
+                    "marker": {"color": colour, "size": 10, "symbol": "diamond"},
+                }
+            )
+    return shapes, traces
+
+
+def _per_version(snapshots: list, value) -> list[dict]:
+    by_version: dict[int, list] = {}
+    for snap in snapshots:
+        by_version.setdefault(snap.model_version.version, []).append(snap)
+    traces = []
+    for i, (number, snaps) in enumerate(sorted(by_version.items())):
+        x, y = thin([s.interval_start.isoformat() for s in snaps], [value(s) for s in snaps])
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "marker": {"size": 3},
+                "name": f"v{number}",
+                "x": x,
+                "y": [None if v is None else significant(v, 4) for v in y],
+                "line": {"color": SERIES[i % len(SERIES)]},
+                "connectgaps": False,
+            }
+        )
+    return traces
+
+
+def _history_chart(chart_id, title, data, y_title, events, **yaxis) -> dict:
+    shapes, markers = _event_layers(events)
+    layout = {
+        "yaxis": {"title": {"text": y_title}, **yaxis},
+        "yaxis2": {"overlaying": "y", "range": [0, 1.05], "visible": False},
+        "shapes": shapes,
+        "margin": MARGIN,
+        "height": 300,
+        "legend": {"orientation": "h", "y": -0.25},
+    }
+    return {
+        "id": chart_id,
+        "title": title,
+        "figure": {"data": data + markers, "layout": layout},
+    }
+
+
+def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
+    """Latency percentiles (of the production version, or each version's p95 when several
+    served), throughput, error rate and live / estimated accuracy per version over time, with
+    promotions, drift findings and A/B decisions on the same time axis."""
+    if not snapshots:
+        return []
+    versions = {s.model_version_id for s in snapshots}
+    if len(versions) == 1:
+        when = [s.interval_start.isoformat() for s in snapshots]
+        latency = []
+        for i, (name, attr) in enumerate(
+            [("p50", "latency_p50_ms"), ("p95", "latency_p95_ms"), ("p99", "latency_p99_ms")]
+        ):
+            x, y = thin(when, [getattr(s, attr) for s in snapshots])
+            latency.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "marker": {"size": 3},
+                    "name": name,
+                    "x": x,
+                    "y": [None if v is None else significant(v, 4) for v in y],
+                    "line": {"color": SERIES[i]},
+                }
+            )
+    else:
+        latency = _per_version(snapshots, lambda s: s.latency_p95_ms)
+    accuracy = _per_version(snapshots, lambda s: s.live_accuracy)
+    for trace in _per_version(snapshots, lambda s: s.estimated_accuracy):
+        accuracy.append(
+            {
+                **trace,
+                "name": f"{trace['name']} estimated",
+                "line": {**trace["line"], "dash": "dot"},
+            }
+        )
+    return [
+        _history_chart(
+            "chart-latency",
+            "Request latency (ms)" + (", p95 per version" if len(versions) > 1 else ""),
+            latency,
+            "ms",
+            events,
+            rangemode="tozero",
+        ),
+        _history_chart(
+            "chart-throughput",
+            "Throughput (rows/s)",
+            _per_version(snapshots, lambda s: s.rows_per_second),
+            "rows per second",
+            events,
+            rangemode="tozero",
+        ),
+        _history_chart(
+            "chart-errors",
+            "Error rate",
+            _per_version(snapshots, lambda s: s.error_rate),
+            "failed requests",
+            events,
+            tickformat=".1%",
+            rangemode="tozero",
+        ),
+        _history_chart(
+            "chart-accuracy-history",
+            "Live accuracy (solid) and estimated accuracy (dotted)",
+            accuracy,
+            "accuracy",
+            events,
+            tickformat=".1%",
+        ),
+    ]

@@ -2,7 +2,7 @@
 
 import django_filters
 
-from monitoring.models import DriftCheck, DriftMonitor
+from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot
 
 
 class DriftMonitorFilter(django_filters.FilterSet):
@@ -30,3 +30,21 @@ class DriftCheckFilter(django_filters.FilterSet):
     class Meta:
         model = DriftCheck
         fields = ["model", "verdict", "status"]
+
+
+class PerformanceSnapshotFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(
+        field_name="registered_model__name", help_text="Only this registered model's snapshots."
+    )
+    version = django_filters.NumberFilter(
+        field_name="model_version__version", help_text="Only this version number."
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="interval_start",
+        lookup_expr="gte",
+        help_text="Only intervals starting at or after this ISO 8601 time.",
+    )
+
+    class Meta:
+        model = PerformanceSnapshot
+        fields = ["model", "version", "since"]

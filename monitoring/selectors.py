@@ -9,8 +9,20 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from monitoring.models import DriftCheck, DriftMonitor, Retraining, WorkerProbe
-from registry.selectors import model_version_production_of, stage_transition_promotions
+from abtests.selectors import abtest_decisions_of_model
+from monitoring.models import (
+    DriftCheck,
+    DriftMonitor,
+    PerformanceSnapshot,
+    Retraining,
+    WorkerProbe,
+)
+from registry.selectors import (
+    Stage,
+    model_version_production_of,
+    model_version_serving_ids,
+    stage_transition_promotions,
+)
 
 if TYPE_CHECKING:
     from registry.models import ModelVersion
@@ -130,3 +142,71 @@ def retraining_for_ab_test(test_id: int) -> Retraining | None:
         .filter(ab_test_id=test_id)
         .first()
     )
+
+
+RANGES = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
+
+
+def performance_history(model_id: int, *, since: datetime) -> list:
+    """The model's snapshots since `since`, oldest first, with their versions."""
+    return list(
+        PerformanceSnapshot.objects.filter(registered_model_id=model_id, interval_start__gte=since)
+        .select_related("model_version")
+        .order_by("interval_start", "model_version_id")
+    )
+
+
+def performance_events(model_id: int, *, since: datetime) -> list[tuple[datetime, str, str]]:
+    """(when, kind, text) on the model's time axis: promotions, drift found, A/B decisions."""
+    events = [
+        (t.created_at, "promotion", f"v{t.model_version.version} promoted to production")
+        for t in stage_transition_promotions(model_id, limit=500)
+        if t.created_at >= since
+    ]
+    events += [
+        (c.created_at, "drift", f"drift check {c.pk}: drift in {', '.join(c.drifted_features)}")
+        for c in DriftCheck.objects.filter(
+            monitor__registered_model_id=model_id,
+            created_at__gte=since,
+            verdict=DriftCheck.Verdict.DRIFT,
+        ).order_by("created_at")[:500]
+    ]
+    events += [
+        (d.created_at, "abtest", f"A/B test {d.test_id}: {d.sentence}")
+        for d in abtest_decisions_of_model(model_id, since=since)
+    ]
+    return sorted(events)
+
+
+def performance_overview() -> list[dict]:
+    """Per model with a production version: its last hour of snapshots, summed."""
+    since = timezone.now() - timedelta(hours=1)
+    rows = []
+    for version_id, _model, stage in model_version_serving_ids():
+        if stage != Stage.PRODUCTION:
+            continue
+        snaps = list(
+            PerformanceSnapshot.objects.filter(
+                model_version_id=version_id, interval_start__gte=since
+            ).select_related("registered_model", "model_version")
+        )
+        if not snaps:
+            continue
+        requests = sum(s.requests for s in snaps)
+        errors = sum(s.errors for s in snaps)
+        p95 = [s.latency_p95_ms for s in snaps if s.latency_p95_ms is not None]
+        rows.append(
+            {
+                "model": snaps[-1].registered_model,
+                "version": snaps[-1].model_version,
+                "requests": requests,
+                "rows": sum(s.rows for s in snaps),
+                "error_rate": errors / (requests + errors) if requests + errors else None,
+                "worst_p95_ms": max(p95) if p95 else None,
+                "live_accuracy": snaps[-1].live_accuracy,
+                "estimated_accuracy": next(
+                    (s.estimated_accuracy for s in reversed(snaps) if s.estimated_accuracy), None
+                ),
+            }
+        )
+    return sorted(rows, key=lambda r: r["model"].name)

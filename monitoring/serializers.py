@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from monitoring.models import DriftCheck, DriftMonitor, Retraining
+from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot, Retraining
 
 
 class RetrainingSerializer(serializers.ModelSerializer):
@@ -132,3 +132,32 @@ class CreateDriftCheckInput(serializers.Serializer):
         help_text="A CSV of current rows to check instead of the prediction-log window; it "
         "must hold every feature the version reads.",
     )
+
+
+class PerformanceSnapshotSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+    error_rate = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PerformanceSnapshot
+        fields = [
+            "model",
+            "version",
+            "interval_start",
+            "interval_seconds",
+            "requests",
+            "rows",
+            "errors",
+            "errors_by_reason",
+            "error_rate",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "latency_p99_ms",
+            "rows_per_second",
+            "labelled",
+            "correct",
+            "live_accuracy",
+            "estimated_accuracy",
+        ]
+        read_only_fields = fields

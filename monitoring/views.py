@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -192,3 +193,38 @@ def drift_retrain_now(request, name: str):
         f"added to the training data, {retraining.n_holdout_rows} held out for the comparison.",
     )
     return redirect("training:job_detail", pk=retraining.training_job_id)
+
+
+@require_GET
+def monitoring_overview(request):
+    """Every production model's last hour, each linking to its history."""
+    return render(request, "monitoring/overview.html", {"rows": selectors.performance_overview()})
+
+
+@require_GET
+def monitoring_model(request, name: str):
+    """One model over the last hour, day or week (?range=): latency percentiles, throughput,
+    error rate, live and estimated accuracy per version, with what happened on the same axis."""
+    model = registered_model_get(name)
+    if model is None:
+        raise Http404(f"There is no model named {name!r}.")
+    chosen = request.GET.get("range", "day")
+    if chosen not in selectors.RANGES:
+        chosen = "day"
+    since = timezone.now() - selectors.RANGES[chosen]
+    snapshots = selectors.performance_history(model.pk, since=since)
+    events = selectors.performance_events(model.pk, since=since)
+    charts = drift_charts.performance_charts(snapshots, events)
+    return render(
+        request,
+        "monitoring/monitoring_model.html",
+        {
+            "model": model,
+            "range": chosen,
+            "ranges": list(selectors.RANGES),
+            "snapshots": len(snapshots),
+            "events": events[-20:][::-1],
+            "charts": charts,
+            "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in charts],
+        },
+    )

@@ -102,3 +102,39 @@ def test_quiet_intervals_of_production_are_written_as_zeros():
     assert rows.count() == 5
     assert {(r.requests, r.rows, r.latency_p50_ms) for r in rows} == {(0, 0, None)}
     assert not PerformanceSnapshot.objects.filter(model_version=v2).exists()
+
+
+def test_the_monitoring_pages_and_api_show_the_history(page_client, api_client):
+    # given production v1 with a minute of traffic two minutes ago, written to snapshots
+    from django.utils import timezone
+
+    model_cache.clear()
+    v1 = register("logreg")
+    target = model_cache.resolve("adult")
+    now = timezone.now()
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=2)
+    for i in range(4):
+        _request(target, 1, 2.0 + i, start + timedelta(seconds=i))
+    performance_snapshots_write(now=now)
+
+    # when a person opens the tab and the model's page
+    overview = page_client.get("/monitoring/").content.decode()
+    page = page_client.get("/monitoring/adult/?range=hour").content.decode()
+
+    # then the model is listed with its hour, and its page has the four charts and the
+    # promotion on the time axis
+    assert "/monitoring/adult/" in overview and 'id="monitoring-table"' in overview
+    for chart in ("chart-latency", "chart-throughput", "chart-errors", "chart-accuracy-history"):
+        assert f'id="{chart}"' in page
+    assert "v1 promoted to production" in page
+    assert page_client.get("/monitoring/adult/?range=year").status_code == 200
+    assert page_client.get("/monitoring/nope/").status_code == 404
+
+    # and the API lists the snapshots, filtered
+    since = (start - timedelta(seconds=1)).isoformat()
+    listed = api_client.get(
+        "/api/v1/performance-snapshots/", {"model": "adult", "version": v1.version, "since": since}
+    ).json()["results"]
+    assert any(r["requests"] == 4 and r["latency_p50_ms"] == pytest.approx(3.5) for r in listed)
+    bad = api_client.get("/api/v1/performance-snapshots/", {"since": "yesterday"})
+    assert bad.status_code == 400 and "since" in bad.content.decode()

@@ -102,6 +102,7 @@ def test_navigation_shows_only_tabs_whose_pages_exist(page_client):
         "Predict",
         "Drift",
         "A/B Tests",
+        "Monitoring",
     ]
 
 

@@ -22,6 +22,16 @@ def abtest_running_for(model_id: int) -> ABTest | None:
     return abtest_list().filter(registered_model_id=model_id, status=ABTest.Status.RUNNING).first()
 
 
+def abtest_ids_needing_rows() -> list[int]:
+    """Tests whose log rows retention must keep: running ones and promotions under watch."""
+    return list(
+        (
+            ABTest.objects.filter(status=ABTest.Status.RUNNING)
+            | ABTest.objects.filter(status=ABTest.Status.DECIDED, watch_until__isnull=False)
+        ).values_list("id", flat=True)
+    )
+
+
 def abtest_latest_snapshots() -> list[tuple[int, Snapshot]]:
     """(test id, its newest snapshot) of every running test and promotion under watch."""
     live = ABTest.objects.filter(status=ABTest.Status.RUNNING) | ABTest.objects.filter(

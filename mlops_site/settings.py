@@ -332,6 +332,7 @@ CELERY_TASK_ROUTES = {
     "monitoring.run_scheduled_retraining": {"queue": "monitoring"},
     "abtests.evaluate_due": {"queue": "monitoring"},
     "monitoring.write_performance_snapshots": {"queue": "monitoring"},
+    "monitoring.prediction_log_retention": {"queue": "monitoring"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -351,6 +352,10 @@ ABTEST_EVALUATE_SECONDS = env_int("ABTEST_EVALUATE_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_SECONDS = env_int("PERFORMANCE_SNAPSHOT_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_LAG_SECONDS = env_int("PERFORMANCE_SNAPSHOT_LAG_SECONDS", 30)
 PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
+# Prediction-log rows older than this are deleted hourly (0 keeps them all), in batches of
+# PREDICTION_LOG_RETENTION_BATCH_ROWS, except rows a running A/B test or a drift window needs.
+PREDICTION_LOG_RETENTION_DAYS = env_int("PREDICTION_LOG_RETENTION_DAYS", 90)
+PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_ROWS", 10_000)
 CELERY_BEAT_SCHEDULE = {
     "modelyard-beat-heartbeat": {
         "task": "monitoring.beat_heartbeat",
@@ -381,6 +386,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.write_performance_snapshots",
         "schedule": float(PERFORMANCE_SNAPSHOT_SECONDS),
         "options": {"expires": PERFORMANCE_SNAPSHOT_SECONDS},
+    },
+    "modelyard-prediction-log-retention": {
+        "task": "monitoring.prediction_log_retention",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
     },
     "modelyard-evaluate-ab-tests": {
         "task": "abtests.evaluate_due",

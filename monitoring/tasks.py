@@ -60,3 +60,10 @@ def write_performance_snapshots_task() -> int:
     """Sent by Beat every PERFORMANCE_SNAPSHOT_SECONDS: each version's serving figures for the
     intervals that are complete (monitoring.services.performance)."""
     return services.performance_snapshots_write()
+
+
+@shared_task(name="monitoring.prediction_log_retention", ignore_result=True, soft_time_limit=3000)
+def prediction_log_retention_task() -> int:
+    """Sent by Beat hourly: delete log rows past PREDICTION_LOG_RETENTION_DAYS in batches,
+    keeping what running A/B tests and drift windows need (monitoring.services.retention)."""
+    return services.prediction_log_retention()

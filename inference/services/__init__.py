@@ -11,7 +11,7 @@ from inference.services.feedback import (
     feedback_record,
     feedback_record_bulk,
 )
-from inference.services.prediction_log import prediction_logs_write
+from inference.services.prediction_log import prediction_logs_prune, prediction_logs_write
 from inference.services.serving import Served, predictions_serve
 from inference.serving.cache import model_cache
 from inference.serving.routing import Route, RouteRequest, register_router, unregister_router
@@ -27,6 +27,7 @@ __all__ = [
     "feedback_record",
     "feedback_record_bulk",
     "new_prediction_ids",
+    "prediction_logs_prune",
     "prediction_logs_write",
     "predictions_serve",
     "model_cache",

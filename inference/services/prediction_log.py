@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inference.models import PredictionLog
+from inference.models import PredictionLog, PredictionTally
 from inference.pipeline import Scored
 from inference.serving.cache import Target
 from inference.serving.logrow import JSON_COLUMNS, LOG_COLUMNS, LogRow
@@ -322,3 +322,38 @@ def _sqlite_insert(rows: list[LogRow], tallies: Sequence[TallyDelta] = ()) -> No
             cursor.execute(sql, [value for record in part for value in record])
         if tallies:
             tally_apply(cursor, tallies)
+
+
+def prediction_logs_prune(
+    *,
+    before,
+    keep_tests: set[int] = frozenset(),
+    keep_since: dict[int, object] | None = None,
+    batch_rows: int = 10_000,
+    max_batches: int = 1_000,
+) -> int:
+    """Delete log rows created before `before`, a batch of at most `batch_rows` at a time,
+    each batch its own short transaction (so no lock is held for long), version by version
+    along the (version, created_at) index. Rows of the A/B tests in `keep_tests` are kept,
+    and of a version in `keep_since`, every row from that time on. Returns rows deleted.
+    The tallies, snapshots, checks and decisions computed from the rows stay."""
+    keep_since = keep_since or {}
+    versions = PredictionTally.objects.values_list("model_version_id", flat=True).distinct()
+    deleted = 0
+    batches = 0
+    for version_id in sorted(set(versions)):
+        cutoff = before
+        if version_id in keep_since:
+            cutoff = min(cutoff, keep_since[version_id])
+        while batches < max_batches:
+            ids = PredictionLog.objects.filter(model_version_id=version_id, created_at__lt=cutoff)
+            if keep_tests:
+                ids = ids.exclude(ab_test_id__in=keep_tests)
+            ids = list(ids.order_by("created_at").values_list("id", flat=True)[:batch_rows])
+            if not ids:
+                break
+            with transaction.atomic():
+                # Nothing references a log row, so this is one DELETE ... WHERE id IN (...).
+                deleted += PredictionLog.objects.filter(id__in=ids).delete()[0]
+            batches += 1
+    return deleted

@@ -12,6 +12,7 @@ from monitoring.services.drift import (
 )
 from monitoring.services.performance import performance_snapshots_write
 from monitoring.services.probes import worker_probe_answer, worker_probe_request
+from monitoring.services.retention import prediction_log_retention
 from monitoring.services.retraining import (
     retraining_after_check,
     retraining_blocker,
@@ -31,6 +32,7 @@ __all__ = [
     "drift_monitor_ensure",
     "drift_monitor_save",
     "performance_snapshots_write",
+    "prediction_log_retention",
     "retraining_after_check",
     "retraining_blocker",
     "retraining_scheduled",

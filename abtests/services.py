@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from abtests.models import ABTest, Decision, Snapshot
 from core.errors import Conflict, DomainError, InvalidInput
+from core.events import emit
 from engine import abstats
 from inference.selectors import arm_latency_p95, arm_tallies
 from inference.services import Route, model_cache
@@ -118,6 +119,7 @@ def abtest_create(
         ) from None
     if start:
         transaction.on_commit(running_tests.clear)
+        _announce_start(test)
     logger.info("%s created (%s, %s)", test, test.mode, test.status)
     return test
 
@@ -151,6 +153,7 @@ def abtest_start(*, test: ABTest, actor=None) -> ABTest:
                 locked.save(update_fields=["champion", "status", "started_at"])
         except IntegrityError:
             raise Conflict(f"An A/B test of {locked.registered_model.name!r} is running.") from None
+        _announce_start(locked)
     transaction.on_commit(running_tests.clear)
     return locked
 
@@ -168,10 +171,28 @@ def abtest_stop(*, test: ABTest, actor=None, reason: str = "") -> ABTest:
     return locked
 
 
+def _announce_start(test: ABTest) -> None:
+    emit(
+        "abtest.started",
+        model_name=test.registered_model.name,
+        version=test.challenger.version,
+        summary=f"{test} started ({test.get_mode_display().lower()}): v"
+        f"{test.challenger.version} against v{test.champion.version}",
+        data={"ab_test": test.pk, "mode": test.mode},
+    )
+
+
 def _end(test: ABTest, status: str, outcome: str, summary: str) -> None:
     test.status, test.outcome, test.summary = status, outcome, summary
     test.ended_at = timezone.now()
     test.save(update_fields=["status", "outcome", "summary", "ended_at"])
+    emit(
+        "abtest.decided",
+        model_name=test.registered_model.name,
+        version=test.challenger.version,
+        summary=f"{test}: {summary}",
+        data={"ab_test": test.pk, "status": status, "outcome": outcome},
+    )
 
 
 def _record(test, kind, sentence, *, actor=None, snapshot=None, evidence=None) -> Decision:
@@ -680,6 +701,13 @@ def _rollback(test: ABTest, sentence: str, snapshot: Snapshot | None, actor) -> 
     test.watch_result = sentence
     test.save(update_fields=["status", "watch_until", "watch_result"])
     decision = _record(test, Decision.Kind.ROLLED_BACK, sentence, actor=actor, snapshot=snapshot)
+    emit(
+        "version.rolled_back",
+        model_name=test.registered_model.name,
+        version=test.champion.version,
+        summary=f"{test.registered_model.name} back on v{test.champion.version}: {sentence}",
+        data={"ab_test": test.pk, "decision": decision.pk},
+    )
     champion = test.champion
     champion.refresh_from_db()
     if champion.stage != Stage.PRODUCTION:

@@ -46,6 +46,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import Conflict
+from core.events import emit
 from core.models import Job, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -133,10 +134,20 @@ class JobRunner:
         if reason:
             fields["error"] = reason[:REASON_MAX_CHARS]
         now = timezone.now()
-        return bool(
+        finished = bool(
             self.model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
                 status=status, finished_at=now, heartbeat_at=now, **fields
             )
+        )
+        if finished and status == JobStatus.FAILED:
+            self._announce_failure(job_id, fields.get("error", ""))
+        return finished
+
+    def _announce_failure(self, job_id: int, reason: str) -> None:
+        emit(
+            "job.failed",
+            summary=f"{self.label.capitalize()} {job_id} failed: {reason}",
+            data={"kind": self.label, "id": job_id},
         )
 
     def cancel_requested(self, *, job_id: int) -> bool:
@@ -190,6 +201,9 @@ class JobRunner:
             )
             if failed:
                 lost += 1
+                self._announce_failure(
+                    job.pk, f"Worker lost: no heartbeat for more than {timeout} s."
+                )
                 if self.on_lost is not None:
                     self.on_lost(job)
         waiting = list(

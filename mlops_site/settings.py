@@ -333,6 +333,7 @@ CELERY_TASK_ROUTES = {
     "abtests.evaluate_due": {"queue": "monitoring"},
     "monitoring.write_performance_snapshots": {"queue": "monitoring"},
     "monitoring.prediction_log_retention": {"queue": "monitoring"},
+    "monitoring.deliver_webhook": {"queue": "default"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
@@ -356,6 +357,11 @@ PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
 # PREDICTION_LOG_RETENTION_BATCH_ROWS, except rows a running A/B test or a drift window needs.
 PREDICTION_LOG_RETENTION_DAYS = env_int("PREDICTION_LOG_RETENTION_DAYS", 90)
 PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_ROWS", 10_000)
+# Webhooks: a delivery waits this long for an answer, and a failed one is retried after
+# BASE x 2^(attempt - 1) seconds, WEBHOOK_MAX_ATTEMPTS times in all.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
 CELERY_BEAT_SCHEDULE = {
     "modelyard-beat-heartbeat": {
         "task": "monitoring.beat_heartbeat",

@@ -10,7 +10,13 @@ from inference.api import BatchScoringJobViewSet
 from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
 from monitoring import views as monitoring_views
-from monitoring.api import DriftCheckViewSet, DriftMonitorViewSet, PerformanceSnapshotViewSet
+from monitoring.api import (
+    DriftCheckViewSet,
+    DriftMonitorViewSet,
+    EventViewSet,
+    PerformanceSnapshotViewSet,
+    WebhookViewSet,
+)
 from registry.api import (
     DatasetViewSet,
     ModelVersionViewSet,
@@ -32,6 +38,8 @@ router.register("ab-tests", ABTestViewSet, basename="ab-test")
 router.register(
     "performance-snapshots", PerformanceSnapshotViewSet, basename="performance-snapshot"
 )
+router.register("events", EventViewSet, basename="event")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.

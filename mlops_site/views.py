@@ -47,6 +47,7 @@ def dashboard(request):
             "dataset_count": registry_selectors.dataset_list().count(),
             "models": registry_selectors.registered_model_summaries()[:8],
             "jobs": training_selectors.training_job_list()[:5],
+            "events": monitoring_selectors.event_feed(limit=15),
         },
     )
 

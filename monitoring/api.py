@@ -12,16 +12,26 @@ from core.errors import InvalidInput, NotFound
 from core.permissions import IsStaff
 from core.uploads import upload_too_large
 from monitoring import services
-from monitoring.filters import DriftCheckFilter, DriftMonitorFilter, PerformanceSnapshotFilter
-from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot
+from monitoring.filters import (
+    DriftCheckFilter,
+    DriftMonitorFilter,
+    EventFilter,
+    PerformanceSnapshotFilter,
+)
+from monitoring.models import DriftCheck, DriftMonitor, Event, PerformanceSnapshot, Webhook
 from monitoring.serializers import (
     CreateDriftCheckInput,
     DriftCheckDetailSerializer,
     DriftCheckSerializer,
     DriftMonitorSerializer,
     DriftMonitorUpdateInput,
+    EventSerializer,
     PerformanceSnapshotSerializer,
     RetrainingSerializer,
+    WebhookCreatedSerializer,
+    WebhookDeliverySerializer,
+    WebhookInput,
+    WebhookSerializer,
 )
 from registry.selectors import registered_model_get
 
@@ -115,3 +125,58 @@ class PerformanceSnapshotViewSet(mixins.ListModelMixin, viewsets.GenericViewSet)
         return PerformanceSnapshot.objects.select_related(
             "registered_model", "model_version"
         ).order_by("-interval_start", "model_version_id")
+
+
+class EventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What happened: versions registered, promoted, archived or rolled back, drift found,
+    retrainings, A/B tests started and decided, failed jobs. Filter with ?model=, ?kind=,
+    ?since=."""
+
+    serializer_class = EventSerializer
+    filterset_class = EventFilter
+    queryset = Event.objects.all()
+
+
+class WebhookViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Webhooks (staff only): URLs that receive events as signed POSTs. Creating one answers
+    its secret, once. `deliveries/` is the delivery log; `test/` sends a test event."""
+
+    serializer_class = WebhookSerializer
+    queryset = Webhook.objects.all()
+    permission_classes = [IsStaff]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @extend_schema(request=WebhookInput, responses={201: WebhookCreatedSerializer})
+    def create(self, request):
+        params = WebhookInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        webhook, secret = services.webhook_create(actor=request.user, **params.validated_data)
+        body = WebhookSerializer(webhook).data
+        return Response({**body, "secret": secret}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=WebhookInput, responses=WebhookSerializer)
+    def partial_update(self, request, pk=None):
+        params = WebhookSerializer(data=request.data, partial=True)
+        params.is_valid(raise_exception=True)
+        webhook = services.webhook_update(webhook=self.get_object(), **params.validated_data)
+        return Response(WebhookSerializer(webhook).data)
+
+    @extend_schema(responses=WebhookDeliverySerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        """The webhook's last 100 deliveries, newest first."""
+        rows = self.get_object().deliveries.select_related("event")[:100]
+        return Response(WebhookDeliverySerializer(rows, many=True).data)
+
+    @extend_schema(request=None, responses={202: WebhookDeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        """Send a test event to this webhook (a worker delivers it)."""
+        delivery = services.webhook_send_test(webhook=self.get_object())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

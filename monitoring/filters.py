@@ -2,7 +2,7 @@
 
 import django_filters
 
-from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot
+from monitoring.models import DriftCheck, DriftMonitor, Event, PerformanceSnapshot
 
 
 class DriftMonitorFilter(django_filters.FilterSet):
@@ -48,3 +48,15 @@ class PerformanceSnapshotFilter(django_filters.FilterSet):
     class Meta:
         model = PerformanceSnapshot
         fields = ["model", "version", "since"]
+
+
+class EventFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model_name", help_text="Only this model's.")
+    kind = django_filters.CharFilter(help_text="Only this kind, e.g. version.promoted.")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Only events at or after this."
+    )
+
+    class Meta:
+        model = Event
+        fields = ["model", "kind", "since"]

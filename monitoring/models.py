@@ -355,3 +355,84 @@ class PerformanceSnapshot(models.Model):
     def error_rate(self) -> float | None:
         attempts = self.requests + self.errors
         return self.errors / attempts if attempts else None
+
+
+class Event(models.Model):
+    """Something that happened (core.events.KINDS), announced by the app where it happened:
+    the feed on the dashboard and the model pages, and what webhooks deliver."""
+
+    kind = models.CharField(max_length=40, db_index=True)
+    model_name = models.CharField(max_length=100, blank=True, db_index=True)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary}"
+
+    def payload(self) -> dict:
+        """The JSON a webhook receives."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "model": self.model_name or None,
+            "version": self.version,
+            "summary": self.summary,
+            "data": self.data,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+class Webhook(models.Model):
+    """A URL that receives the events of the kinds it names (all kinds when none), each as
+    a signed POST from a worker (monitoring.services.webhooks)."""
+
+    url = models.URLField(max_length=500)
+    # Event kinds to deliver; empty: every kind.
+    kinds = models.JSONField(default=list, blank=True)
+    # Signs each delivery (HMAC-SHA256); shown once, when the webhook is created.
+    secret = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        return self.active and (not self.kinds or kind in self.kinds)
+
+
+class WebhookDelivery(models.Model):
+    """One event to one webhook: every attempt's outcome, retried with backoff until it is
+    answered 2xx or WEBHOOK_MAX_ATTEMPTS are spent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RETRYING = "retrying", "Retrying"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]

@@ -13,8 +13,10 @@ from abtests.selectors import abtest_decisions_of_model
 from monitoring.models import (
     DriftCheck,
     DriftMonitor,
+    Event,
     PerformanceSnapshot,
     Retraining,
+    Webhook,
     WorkerProbe,
 )
 from registry.selectors import (
@@ -210,3 +212,18 @@ def performance_overview() -> list[dict]:
             }
         )
     return sorted(rows, key=lambda r: r["model"].name)
+
+
+def event_feed(*, model_name: str | None = None, limit: int = 30) -> list[Event]:
+    events = Event.objects.all()
+    if model_name:
+        events = events.filter(model_name=model_name)
+    return list(events[:limit])
+
+
+def webhook_rows() -> list[dict]:
+    """Each webhook with its last ten deliveries."""
+    return [
+        {"webhook": w, "deliveries": list(w.deliveries.select_related("event")[:10])}
+        for w in Webhook.objects.all()
+    ]

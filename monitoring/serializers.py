@@ -1,6 +1,14 @@
 from rest_framework import serializers
 
-from monitoring.models import DriftCheck, DriftMonitor, PerformanceSnapshot, Retraining
+from monitoring.models import (
+    DriftCheck,
+    DriftMonitor,
+    Event,
+    PerformanceSnapshot,
+    Retraining,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class RetrainingSerializer(serializers.ModelSerializer):
@@ -161,3 +169,53 @@ class PerformanceSnapshotSerializer(serializers.ModelSerializer):
             "estimated_accuracy",
         ]
         read_only_fields = fields
+
+
+class EventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "kind", "model_name", "version", "summary", "data", "created_at"]
+        read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    event_kind = serializers.CharField(source="event.kind", read_only=True)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event",
+            "event_kind",
+            "status",
+            "attempts",
+            "response_code",
+            "latency_ms",
+            "error",
+            "created_at",
+            "last_attempt_at",
+            "next_attempt_at",
+        ]
+        read_only_fields = fields
+
+
+class WebhookSerializer(serializers.ModelSerializer):
+    """A webhook without its secret (only the answer to its creation carries that)."""
+
+    class Meta:
+        model = Webhook
+        fields = ["id", "url", "kinds", "active", "description", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class WebhookCreatedSerializer(WebhookSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown this once; store it now.")
+
+    class Meta(WebhookSerializer.Meta):
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
+
+
+class WebhookInput(serializers.Serializer):
+    url = serializers.CharField(max_length=500)
+    kinds = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)

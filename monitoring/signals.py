@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from core.events import event_happened
 from registry.selectors import Stage
 
 
@@ -19,3 +20,11 @@ def ensure_drift_monitor(sender, instance, created: bool, **kwargs) -> None:
 
     model = instance.model_version.registered_model
     transaction.on_commit(lambda: drift_monitor_ensure(model=model))
+
+
+@receiver(event_happened, dispatch_uid="monitoring.record_event")
+def record_event(sender, kind, model_name, version, summary, data, **kwargs) -> None:
+    """Every announced event becomes an Event row (and its webhook deliveries)."""
+    from monitoring.services import event_record
+
+    event_record(kind=kind, model_name=model_name, version=version, summary=summary, data=data)

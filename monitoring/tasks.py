@@ -67,3 +67,11 @@ def prediction_log_retention_task() -> int:
     """Sent by Beat hourly: delete log rows past PREDICTION_LOG_RETENTION_DAYS in batches,
     keeping what running A/B tests and drift windows need (monitoring.services.retention)."""
     return services.prediction_log_retention()
+
+
+@shared_task(name="monitoring.deliver_webhook", ignore_result=True, soft_time_limit=60)
+def deliver_webhook_task(delivery_id: int) -> None:
+    """One attempt at a webhook delivery; a failed one is sent again with backoff."""
+    wait = services.webhook_delivery_attempt(delivery_id=delivery_id)
+    if wait is not None:
+        deliver_webhook_task.apply_async((delivery_id,), countdown=wait)

@@ -17,5 +17,8 @@ urlpatterns = [
     path("drift/<slug:name>/check", views.drift_check_now, name="drift_check_now"),
     path("drift/<slug:name>/retrain", views.drift_retrain_now, name="drift_retrain_now"),
     path("monitoring/", views.monitoring_overview, name="overview"),
+    path("monitoring/webhooks/", views.webhooks, name="webhooks"),
+    path("monitoring/webhooks/<int:pk>/test", views.webhook_test, name="webhook_test"),
+    path("monitoring/webhooks/<int:pk>/delete", views.webhook_delete, name="webhook_delete"),
     path("monitoring/<slug:name>/", views.monitoring_model, name="monitoring_model"),
 ]

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import DomainError
 from monitoring import charts as drift_charts
 from monitoring import prometheus, selectors, services
-from monitoring.forms import DriftMonitorForm, DriftUploadForm
-from monitoring.models import DriftCheck, DriftMonitor
+from monitoring.forms import DriftMonitorForm, DriftUploadForm, WebhookForm
+from monitoring.models import DriftCheck, DriftMonitor, Webhook
 from registry.selectors import registered_model_get
 
 
@@ -224,7 +224,59 @@ def monitoring_model(request, name: str):
             "ranges": list(selectors.RANGES),
             "snapshots": len(snapshots),
             "events": events[-20:][::-1],
+            "feed": selectors.event_feed(model_name=model.name, limit=20),
             "charts": charts,
             "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in charts],
         },
     )
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("Only staff can manage webhooks.")
+
+
+@require_http_methods(["GET", "POST"])
+def webhooks(request):
+    """Staff: the webhooks, a form for a new one (its secret shown once), each one's last
+    deliveries, and the event feed they are fed from."""
+    _staff_only(request)
+    form = WebhookForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            webhook, secret = services.webhook_create(actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, f"Webhook {webhook.url} created.")
+            form = WebhookForm()
+    return render(
+        request,
+        "monitoring/webhooks.html",
+        {
+            "form": form,
+            "secret": secret,
+            "webhooks": selectors.webhook_rows(),
+            "events": selectors.event_feed(limit=30),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+def webhook_test(request, pk: int):
+    _staff_only(request)
+    webhook = get_object_or_404(Webhook, pk=pk)
+    services.webhook_send_test(webhook=webhook)
+    messages.success(request, f"Test event queued for {webhook.url}; its delivery shows below.")
+    return redirect("monitoring:webhooks")
+
+
+@require_POST
+def webhook_delete(request, pk: int):
+    _staff_only(request)
+    webhook = get_object_or_404(Webhook, pk=pk)
+    webhook.delete()
+    messages.success(request, f"Webhook {webhook.url} deleted.")
+    return redirect("monitoring:webhooks")

@@ -21,6 +21,14 @@ from monitoring.services.retraining import (
     retraining_start,
     retrainings_settle,
 )
+from monitoring.services.webhooks import (
+    event_record,
+    signature_verify,
+    webhook_create,
+    webhook_delivery_attempt,
+    webhook_send_test,
+    webhook_update,
+)
 
 __all__ = [
     "DRIFT_CHECKS",
@@ -39,6 +47,12 @@ __all__ = [
     "retraining_settle",
     "retraining_start",
     "retrainings_settle",
+    "event_record",
+    "signature_verify",
+    "webhook_create",
+    "webhook_delivery_attempt",
+    "webhook_send_test",
+    "webhook_update",
     "worker_probe_answer",
     "worker_probe_request",
 ]

@@ -28,6 +28,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from core import csvfiles
 from core.errors import InvalidInput
+from core.events import emit
 from core.jobs import JobRunner
 from core.models import JobStatus
 from engine.drift import DriftConfig
@@ -357,6 +358,18 @@ def drift_check_run(*, check_id: int) -> DriftCheck | None:
             **outcome,
         )
     check.refresh_from_db()
+    if check.status == JobStatus.SUCCEEDED and (
+        check.verdict == DriftCheck.Verdict.DRIFT or check.performance_drop
+    ):
+        found = ", ".join(check.drifted_features) or "no feature"
+        emit(
+            "drift.detected",
+            model_name=check.model_version.registered_model.name,
+            version=check.model_version.version,
+            summary=f"Drift check {check.pk}: drifted {found}"
+            + ("; live accuracy dropped" if check.performance_drop else ""),
+            data={"drift_check": check.pk, "drifted_features": check.drifted_features},
+        )
     if check.status == JobStatus.SUCCEEDED:
         from monitoring.services.retraining import retraining_after_check
 

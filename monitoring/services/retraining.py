@@ -30,6 +30,7 @@ from django.utils import timezone
 from abtests.services import abtest_create
 from core import csvfiles
 from core.errors import Conflict, DomainError, InvalidInput
+from core.events import emit
 from core.models import JobStatus
 from engine.comparison import compare_models
 from engine.values import json_safe
@@ -178,6 +179,14 @@ def retraining_start(
             created_by=job.created_by,
         )
     logger.info("%s started (%s), training job %s", retraining, trigger, job.pk)
+    emit(
+        "retraining.started",
+        model_name=monitor.registered_model.name,
+        version=champion.version,
+        summary=f"Retraining {retraining.pk} of {champion} started ({trigger}), training job "
+        f"{job.pk}",
+        data={"retraining": retraining.pk, "training_job": job.pk, "trigger": trigger},
+    )
     return retraining
 
 
@@ -235,6 +244,12 @@ def retraining_settle(retraining: Retraining) -> Retraining:
             settled_at=timezone.now(),
         )
         retraining.refresh_from_db()
+        emit(
+            "retraining.finished",
+            model_name=retraining.champion.registered_model.name,
+            summary=f"Retraining {retraining.pk} failed: {retraining.error}",
+            data={"retraining": retraining.pk, "status": retraining.status},
+        )
         return retraining
     challenger = job.result_version
     champion = retraining.champion
@@ -274,6 +289,13 @@ def retraining_settle(retraining: Retraining) -> Retraining:
         )
     retraining.refresh_from_db()
     logger.info("%s settled: %s in staging", retraining, challenger)
+    emit(
+        "retraining.finished",
+        model_name=challenger.registered_model.name,
+        version=challenger.version,
+        summary=f"Retraining {retraining.pk} finished: {challenger} is in staging",
+        data={"retraining": retraining.pk, "status": retraining.status},
+    )
     _start_policy_test(retraining)
     return retraining
 

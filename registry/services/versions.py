@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from core.errors import Conflict, InvalidInput
+from core.events import emit
 from engine import vocabulary
 from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
 
@@ -83,6 +84,7 @@ def model_version_transition(
                 if current is not None:
                     current.stage = Stage.ARCHIVED
                     current.save(update_fields=["stage"])
+                    _announce(current, Stage.ARCHIVED, f"replaced by v{locked.version}")
                     StageTransition.objects.create(
                         model_version=current,
                         from_stage=Stage.PRODUCTION,
@@ -104,6 +106,7 @@ def model_version_transition(
                 reason=reason,
                 evidence=evidence or {},
             )
+            _announce(locked, to_stage, reason)
     except IntegrityError as exc:
         raise Conflict(
             f"Another promotion of model {version.registered_model.name!r} won the race; "
@@ -111,6 +114,25 @@ def model_version_transition(
         ) from exc
     logger.info("%s: %s -> %s by %s", locked, from_stage, to_stage, _actor_label(actor))
     return locked
+
+
+STAGE_EVENTS = {
+    Stage.PRODUCTION: "version.promoted",
+    Stage.STAGING: "version.staged",
+    Stage.ARCHIVED: "version.archived",
+}
+
+
+def _announce(version: ModelVersion, to_stage: str, reason: str) -> None:
+    kind = STAGE_EVENTS.get(to_stage)
+    if kind is not None:
+        emit(
+            kind,
+            model_name=version.registered_model.name,
+            version=version.version,
+            summary=f"{version} moved to {to_stage}" + (f": {reason}" if reason else ""),
+            data={"stage": to_stage},
+        )
 
 
 def model_version_promote(*, version: ModelVersion, actor=None, reason: str = "", evidence=None):
@@ -205,6 +227,13 @@ def model_version_register(
                 reference_path=reference_relative,
                 reference_sha256=hashlib.sha256(reference.read_bytes()).hexdigest(),
                 description=description,
+            )
+            emit(
+                "version.registered",
+                model_name=model.name,
+                version=number,
+                summary=f"{model.name} v{number} registered ({result.model.family})",
+                data={"training_job": getattr(training_job, "pk", None)},
             )
     except BaseException:
         if directory is not None:

@@ -547,4 +547,5 @@ def test_sweep_fails_silent_jobs_and_requeues_forgotten_ones(
     assert not PredictionLog.objects.filter(request_id=f"batch-{silent.pk}").exists()
     alive.refresh_from_db()
     assert alive.status == BatchScoringJob.Status.RUNNING
-    assert len(callbacks) == 1
+    # on commit: the lost job announced (a job.failed event) and the forgotten one re-sent
+    assert len(callbacks) == 2

@@ -46,6 +46,11 @@ def abtest_latest_snapshots() -> list[tuple[int, Snapshot]]:
     return [(s.test_id, s) for s in Snapshot.objects.filter(pk__in=newest).order_by("test_id")]
 
 
+def abtest_running_by_model() -> dict[int, ABTest]:
+    """Model id -> its running test."""
+    return {t.registered_model_id: t for t in abtest_list().filter(status=ABTest.Status.RUNNING)}
+
+
 def abtest_snapshots(test: ABTest, phase: str = Snapshot.Phase.TEST) -> list[Snapshot]:
     return list(test.snapshots.filter(phase=phase).order_by("created_at", "id"))
 

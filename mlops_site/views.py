@@ -45,7 +45,9 @@ def dashboard(request):
         {
             "datasets": registry_selectors.dataset_list()[:5],
             "dataset_count": registry_selectors.dataset_list().count(),
-            "models": registry_selectors.registered_model_summaries()[:8],
+            "board": monitoring_selectors.operator_board(
+                registry_selectors.registered_model_summaries()[:12]
+            ),
             "jobs": training_selectors.training_job_list()[:5],
             "events": monitoring_selectors.event_feed(limit=15),
         },

@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from abtests.selectors import abtest_decisions_of_model
+from abtests.selectors import abtest_decisions_of_model, abtest_running_by_model
+from inference.selectors import batch_job_list, live_accuracy_list
 from monitoring.models import (
     DriftCheck,
     DriftMonitor,
@@ -25,6 +26,7 @@ from registry.selectors import (
     model_version_serving_ids,
     stage_transition_promotions,
 )
+from training.selectors import training_job_list
 
 if TYPE_CHECKING:
     from registry.models import ModelVersion
@@ -227,3 +229,37 @@ def webhook_rows() -> list[dict]:
         {"webhook": w, "deliveries": list(w.deliveries.select_related("event")[:10])}
         for w in Webhook.objects.all()
     ]
+
+
+def operator_board(models: list[dict]) -> dict:
+    """The dashboard's operator view for `models` (registry summaries): per production
+    model its live accuracy, latest drift verdict and running A/B test; and the work in
+    flight (training jobs, batch jobs, drift checks)."""
+    production = [row["production"] for row in models if row["production"]]
+    live = live_accuracy_list(version_ids=[v.pk for v in production])
+    latest_check = {
+        row["monitor"].registered_model_id: row["latest"] for row in drift_monitor_rows()
+    }
+    tests = abtest_running_by_model()
+    rows = [
+        {
+            **row,
+            "live": live.get(row["production"].pk) if row["production"] else None,
+            "drift": latest_check.get(row["model"].pk),
+            "ab_test": tests.get(row["model"].pk),
+        }
+        for row in models
+    ]
+    unfinished = ("queued", "running")
+    return {
+        "rows": rows,
+        "running": {
+            "training": list(training_job_list().filter(status__in=unfinished)[:10]),
+            "batch": [j for j in batch_job_list(limit=50) if j.status in unfinished][:10],
+            "drift": list(
+                DriftCheck.objects.filter(status__in=unfinished)
+                .select_related("model_version__registered_model")
+                .order_by("-created_at")[:10]
+            ),
+        },
+    }

@@ -186,3 +186,18 @@ def test_the_predict_page_says_which_arm_answered(page_client):
     # then the result names the version, the test and the arm
     assert f'v{v2.version} · <a href="/ab-tests/{test.pk}/">A/B test #{test.pk}</a>' in html
     assert "challenger arm" in html
+
+
+def test_the_dashboard_shows_each_production_model_with_its_test(page_client, api_client):
+    # given production v1 with labelled traffic and a running test of v2
+    _, v2 = champion_and_challenger()
+    test = start_test(v2, min_labelled_per_arm=5000)
+    serve(test, "champion", requests=10, accuracy=0.7)
+
+    # when an operator opens the dashboard
+    html = page_client.get("/").content.decode()
+
+    # then the model's row has its live accuracy and its running test, and nothing runs
+    row = html.split('id="dashboard-models"')[1].split("</table>")[0]
+    assert "70.0%" in row and f'href="/ab-tests/{test.pk}/"' in row
+    assert "Nothing queued or running." in html

@@ -353,56 +353,24 @@ ABTEST_EVALUATE_SECONDS = env_int("ABTEST_EVALUATE_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_SECONDS = env_int("PERFORMANCE_SNAPSHOT_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_LAG_SECONDS = env_int("PERFORMANCE_SNAPSHOT_LAG_SECONDS", 30)
 PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
-# Prediction-log rows older than this are deleted hourly (0 keeps them all), in batches of
-# PREDICTION_LOG_RETENTION_BATCH_ROWS, except rows a running A/B test or a drift window needs.
-PREDICTION_LOG_RETENTION_DAYS = env_int("PREDICTION_LOG_RETENTION_DAYS", 90)
-PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_ROWS", 10_000)
-# Webhooks: a delivery waits this long for an answer, and a failed one is retried after
-# BASE x 2^(attempt - 1) seconds, WEBHOOK_MAX_ATTEMPTS times in all.
-WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
-WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
-WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+
+
+def _every(task: str, seconds: float) -> dict:
+    """A Beat entry: `task` every `seconds`, dropped if no worker took it before the next."""
+    return {"task": task, "schedule": float(seconds), "options": {"expires": seconds}}
+
+
 CELERY_BEAT_SCHEDULE = {
-    "modelyard-beat-heartbeat": {
-        "task": "monitoring.beat_heartbeat",
-        "schedule": float(BEAT_HEARTBEAT_SECONDS),
-        "options": {"expires": BEAT_HEARTBEAT_SECONDS},
-    },
-    "modelyard-sweep-stale-training-jobs": {
-        "task": "training.sweep_stale_jobs",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    },
-    "modelyard-sweep-stale-batch-jobs": {
-        "task": "inference.sweep_stale_batch_jobs",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    },
-    "modelyard-settle-retrainings": {
-        "task": "monitoring.settle_retrainings",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    },
-    "modelyard-sweep-stale-drift-checks": {
-        "task": "monitoring.sweep_stale_drift_checks",
-        "schedule": 60.0,
-        "options": {"expires": 60},
-    },
-    "modelyard-performance-snapshots": {
-        "task": "monitoring.write_performance_snapshots",
-        "schedule": float(PERFORMANCE_SNAPSHOT_SECONDS),
-        "options": {"expires": PERFORMANCE_SNAPSHOT_SECONDS},
-    },
-    "modelyard-prediction-log-retention": {
-        "task": "monitoring.prediction_log_retention",
-        "schedule": 3600.0,
-        "options": {"expires": 3600},
-    },
-    "modelyard-evaluate-ab-tests": {
-        "task": "abtests.evaluate_due",
-        "schedule": float(ABTEST_EVALUATE_SECONDS),
-        "options": {"expires": ABTEST_EVALUATE_SECONDS},
-    },
+    "modelyard-beat-heartbeat": _every("monitoring.beat_heartbeat", BEAT_HEARTBEAT_SECONDS),
+    "modelyard-sweep-stale-training-jobs": _every("training.sweep_stale_jobs", 60),
+    "modelyard-sweep-stale-batch-jobs": _every("inference.sweep_stale_batch_jobs", 60),
+    "modelyard-settle-retrainings": _every("monitoring.settle_retrainings", 60),
+    "modelyard-sweep-stale-drift-checks": _every("monitoring.sweep_stale_drift_checks", 60),
+    "modelyard-performance-snapshots": _every(
+        "monitoring.write_performance_snapshots", PERFORMANCE_SNAPSHOT_SECONDS
+    ),
+    "modelyard-prediction-log-retention": _every("monitoring.prediction_log_retention", 3600),
+    "modelyard-evaluate-ab-tests": _every("abtests.evaluate_due", ABTEST_EVALUATE_SECONDS),
 }
 DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
 
@@ -494,6 +462,18 @@ RETRAIN_HOLDOUT_SHARE = env_float("RETRAIN_HOLDOUT_SHARE", 0.3)
 ABTEST_ROUTER_TTL_SECONDS = env_float("ABTEST_ROUTER_TTL_SECONDS", 2.0)
 # The latency guardrail's p95 is over each arm's newest rows, this many.
 ABTEST_LATENCY_WINDOW_ROWS = env_int("ABTEST_LATENCY_WINDOW_ROWS", 5000)
+
+# --- Log retention and webhooks ---------------------------------------------------------------
+
+# Prediction-log rows older than this are deleted hourly (0 keeps them all), in batches of
+# PREDICTION_LOG_RETENTION_BATCH_ROWS, except rows a running A/B test or a drift window needs.
+PREDICTION_LOG_RETENTION_DAYS = env_int("PREDICTION_LOG_RETENTION_DAYS", 90)
+PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_ROWS", 10_000)
+# Webhooks: a delivery waits this long for an answer, and a failed one is retried after
+# BASE x 2^(attempt - 1) seconds, WEBHOOK_MAX_ATTEMPTS times in all.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

@@ -18,15 +18,23 @@ from collections.abc import Iterator
 
 from django.db import DatabaseError
 from django.db.models import Max
+from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from abtests.selectors import abtest_latest_snapshots
 from inference.selectors import live_accuracy_list
 from monitoring.models import DriftCheck
+from monitoring.selectors import beat_last_tick, event_counts, queue_depths
 from registry.selectors import Stage, model_version_serving_rows
+from training.selectors import training_job_durations, training_job_status_counts
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +104,54 @@ class DatabaseCollector:
             labelled.add_metric(labels, live.labelled)
             if live.accuracy is not None:
                 accuracy.add_metric(labels, live.accuracy)
-        return [accuracy, labelled, logged, production, *self._drift(), *self._abtests()]
+        return [
+            accuracy,
+            labelled,
+            logged,
+            production,
+            *self._drift(),
+            *self._abtests(),
+            *self._jobs_and_events(),
+            *self._queues(),
+        ]
+
+    def _jobs_and_events(self) -> list[Metric]:
+        """Training jobs by status and the durations of the finished ones; events by kind."""
+        jobs = GaugeMetricFamily(
+            "modelyard_training_jobs", "Training jobs by status.", labels=["status"]
+        )
+        for status, n in training_job_status_counts().items():
+            jobs.add_metric([status], n)
+        count, total = training_job_durations()
+        durations = SummaryMetricFamily(
+            "modelyard_training_job_duration_seconds",
+            "Wall time of finished training jobs, from claim to finish.",
+            count_value=count,
+            sum_value=total,
+        )
+        events = CounterMetricFamily(
+            "modelyard_events", "Events recorded, by kind (core.events).", labels=["kind"]
+        )
+        for kind, n in event_counts().items():
+            events.add_metric([kind], n)
+        return [jobs, durations, events]
+
+    def _queues(self) -> list[Metric]:
+        """Messages waiting in each Celery queue, read from the broker (absent when the
+        broker does not answer)."""
+        depth = GaugeMetricFamily(
+            "modelyard_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"]
+        )
+        for queue, n in queue_depths().items():
+            depth.add_metric([queue], n)
+        beat = GaugeMetricFamily(
+            "modelyard_beat_heartbeat_age_seconds",
+            "Seconds since Celery Beat last sent its heartbeat task (absent before the first).",
+        )
+        tick = beat_last_tick()
+        if tick is not None:
+            beat.add_metric([], (timezone.now() - tick).total_seconds())
+        return [depth, beat]
 
     def _abtests(self) -> list[Metric]:
         """The latest evaluation of every running A/B test (and promotion under watch)."""

@@ -6,8 +6,10 @@ from typing import TYPE_CHECKING
 
 from celery import current_app as app
 from django.conf import settings
+from django.db.models import Count
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
+from kombu.exceptions import ChannelError
 
 from abtests.selectors import abtest_decisions_of_model, abtest_running_by_model
 from inference.selectors import batch_job_list, live_accuracy_list
@@ -263,3 +265,30 @@ def operator_board(models: list[dict]) -> dict:
             ),
         },
     }
+
+
+QUEUES = ("training", "batch", "monitoring", "default")
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting per Celery queue, asked of the broker (Redis or the filesystem
+    transport) with a passive declare; {} when the broker does not answer."""
+    depths = {}
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1, timeout=1)
+            channel = connection.default_channel
+            for queue in QUEUES:
+                try:
+                    depths[queue] = channel.queue_declare(queue, passive=True).message_count
+                except ChannelError:  # Redis: an empty queue is no key at all
+                    depths[queue] = 0
+    except Exception:  # noqa: BLE001 - a broker down leaves the series out, /metrics still answers
+        return {}
+    return depths
+
+
+def event_counts() -> dict[str, int]:
+    return dict(
+        Event.objects.order_by().values("kind").annotate(n=Count("id")).values_list("kind", "n")
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from engine import vocabulary
@@ -75,3 +75,25 @@ def training_job_best_trial(job: TrainingJob, trials: list[Trial]) -> Trial | No
         return None
     pick = min if training_job_direction(job, trials) == "minimize" else max
     return pick(complete, key=lambda t: t.value)
+
+
+def training_job_status_counts() -> dict[str, int]:
+    counts = dict.fromkeys(TrainingJob.Status.values, 0)
+    counts.update(
+        TrainingJob.objects.order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return counts
+
+
+def training_job_durations() -> tuple[int, float]:
+    """(how many finished jobs have both timestamps, their summed wall seconds)."""
+    finished = TrainingJob.objects.filter(started_at__isnull=False, finished_at__isnull=False)
+    total = 0.0
+    count = 0
+    for started, ended in finished.values_list("started_at", "finished_at").iterator():
+        total += (ended - started).total_seconds()
+        count += 1
+    return count, total

@@ -356,8 +356,9 @@ PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
 
 
 def _every(task: str, seconds: float) -> dict:
-    """A Beat entry: `task` every `seconds`, dropped if no worker took it before the next."""
-    return {"task": task, "schedule": float(seconds), "options": {"expires": seconds}}
+    """A Beat entry: `task` every `seconds`, dropped if no worker took it before the next
+    one is due (but not sooner than 10 s: a busy worker still gets a short interval's)."""
+    return {"task": task, "schedule": float(seconds), "options": {"expires": max(seconds, 10)}}
 
 
 CELERY_BEAT_SCHEDULE = {

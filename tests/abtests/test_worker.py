@@ -82,7 +82,7 @@ def test_labelled_traffic_is_decided_promoted_and_a_breach_rolled_back(
     with _beat(tmp_path) as beat:
         wait_for(
             lambda: _stage(v2) == "production",
-            timeout=60,
+            timeout=150,
             what=f"the worker to decide and promote (beat log:\n{beat.output()})",
         )
 
@@ -104,7 +104,7 @@ def test_labelled_traffic_is_decided_promoted_and_a_breach_rolled_back(
         # then the next evaluation rolls back to v1, with its reason
         wait_for(
             lambda: _stage(v1) == "production",
-            timeout=60,
+            timeout=150,
             what=f"the worker to roll back (beat log:\n{beat.output()})",
         )
     test.refresh_from_db()

@@ -57,9 +57,7 @@ def test_a_promotion_is_an_event_delivered_signed(receiver, django_capture_on_co
 
     # when a model's first version is registered and promoted (its events on commit)
     with django_capture_on_commit_callbacks(execute=True):
-        register("logreg")
-    with django_capture_on_commit_callbacks(execute=True):
-        pass  # the auto-promotion runs on the registration's commit
+        register("logreg")  # its first version is promoted on commit
 
     # then both events are in the feed, and one delivery was made for the promotion
     kinds = list(Event.objects.order_by("id").values_list("kind", flat=True))

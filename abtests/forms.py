@@ -21,6 +21,8 @@ class ABTestForm(forms.ModelForm):
             "min_labelled_per_arm": "Minimum labelled rows per arm",
             "max_latency_increase": "Latency guardrail (p95, share above champion)",
             "max_error_rate_increase": "Error-rate guardrail (points above champion)",
+            "max_cost_increase": "Cost guardrail (share above champion per 1,000 predictions; "
+            "empty: off)",
         }
 
     field_order = ["challenger", "mode", *SETTINGS, "start"]

@@ -85,6 +85,13 @@ class ABTest(models.Model):
         help_text="Guardrail: the challenger's error rate may exceed the champion's by this "
         "much (0.01 = 1 point).",
     )
+    max_cost_increase = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0)],
+        help_text="Guardrail (optional): the challenger's inference cost per 1,000 predictions "
+        "(measured serving CPU time) may exceed the champion's by this share (0.2 = 20 %).",
+    )
     auto_promote = models.BooleanField(
         default=True, help_text="Promote a challenger that wins, with the decision as evidence."
     )

@@ -50,6 +50,7 @@ class ABTestSerializer(serializers.ModelSerializer):
             "max_duration_hours",
             "max_latency_increase",
             "max_error_rate_increase",
+            "max_cost_increase",
             "auto_promote",
             "watch_hours",
             "status",
@@ -84,6 +85,7 @@ SETTINGS = (
     "max_duration_hours",
     "max_latency_increase",
     "max_error_rate_increase",
+    "max_cost_increase",
     "auto_promote",
     "watch_hours",
 )
@@ -100,6 +102,13 @@ class CreateABTestInput(serializers.Serializer):
     max_duration_hours = serializers.IntegerField(min_value=1, max_value=24 * 365, required=False)
     max_latency_increase = serializers.FloatField(min_value=0, max_value=100, required=False)
     max_error_rate_increase = serializers.FloatField(min_value=0, max_value=1, required=False)
+    max_cost_increase = serializers.FloatField(
+        min_value=0,
+        max_value=100,
+        required=False,
+        allow_null=True,
+        help_text="Cost guardrail: share above the champion's cost per 1,000 predictions.",
+    )
     auto_promote = serializers.BooleanField(required=False)
     watch_hours = serializers.IntegerField(min_value=0, max_value=24 * 90, required=False)
     start = serializers.BooleanField(default=True, help_text="False: create a draft.")

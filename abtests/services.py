@@ -34,10 +34,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from abtests.models import ABTest, Decision, Snapshot
+from core.costs import cpu_meter, cpu_report
 from core.errors import Conflict, DomainError, InvalidInput
 from core.events import emit
 from engine import abstats
-from inference.selectors import arm_latency_p95, arm_tallies
+from inference.selectors import arm_latency_p95, arm_tallies, usage_totals
 from inference.services import Route, model_cache
 from registry.selectors import Stage, model_version_production_of
 from registry.services import model_version_transition
@@ -381,6 +382,8 @@ def _guardrails(test: ABTest, base: dict, other: dict) -> list[dict]:
                 "enough": enough,
             }
         )
+    if test.max_cost_increase is not None:
+        rails += _cost_guardrail(test)
     if base["error_rate"] is not None and other["error_rate"] is not None:
         limit = base["error_rate"] + test.max_error_rate_increase
         rails.append(
@@ -394,6 +397,39 @@ def _guardrails(test: ABTest, base: dict, other: dict) -> list[dict]:
             }
         )
     return rails
+
+
+def _cost_guardrail(test: ABTest) -> list[dict]:
+    """Inference cost per 1,000 predictions of the challenger against the champion, from the
+    serving CPU time each version's requests used since the test started (core.costs)."""
+    from monitoring.services import cost_rate
+
+    started = (test.started_at or test.created_at).replace(second=0, microsecond=0)
+    usage = usage_totals(version_ids=[test.champion_id, test.challenger_id], since=started)
+    price, currency = cost_rate("cpu_hour")
+
+    def per_1k(version_id: int) -> tuple[float | None, int]:
+        predictions, cpu_us = usage.get(version_id, (0, 0))
+        if not predictions:
+            return None, 0
+        return cpu_us / 1e6 / 3600 * float(price) / predictions * 1000, predictions
+
+    base, n_base = per_1k(test.champion_id)
+    other, n_other = per_1k(test.challenger_id)
+    if base is None or other is None:
+        return []
+    enough = min(n_base, n_other) >= GUARDRAIL_MIN_REQUESTS
+    limit = base * (1 + test.max_cost_increase)
+    return [
+        {
+            "name": f"cost per 1,000 predictions ({currency})",
+            "value": other,
+            "champion": base,
+            "limit": limit,
+            "holds": not enough or other <= limit,
+            "enough": enough,
+        }
+    ]
 
 
 def _previous(test: ABTest, phase: str):
@@ -459,7 +495,30 @@ def _snapshot(test: ABTest, phase: str, arms: dict, stats: dict, srm_p_value=Non
 
 def abtest_evaluate(*, test_id: int, actor=None) -> Snapshot | None:
     """Evaluate one test now (see the module docstring); None when it is not running or
-    watching. The snapshot's `stats["blocked_by"]` says what held a decision back."""
+    watching. The snapshot's `stats["blocked_by"]` says what held a decision back.
+
+    Its CPU time is the test's cost, one record per test and hour (core.costs)."""
+    with cpu_meter() as meter:
+        snapshot = _evaluate(test_id, actor)
+    if snapshot is not None:
+        test = snapshot.test
+        hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+        cpu_report(
+            "ab_evaluation",
+            key=f"ab_evaluation:test:{test.pk}:{hour:%Y-%m-%dT%H}",
+            started_at=hour,
+            ended_at=hour + timedelta(hours=1),
+            cpu_seconds=meter.seconds,
+            model_name=test.registered_model.name,
+            version=test.challenger.version,
+            source=f"A/B test {test.pk}",
+            source_id=test.pk,
+            mode="add",
+        )
+    return snapshot
+
+
+def _evaluate(test_id: int, actor) -> Snapshot | None:
     with transaction.atomic():
         test = (
             ABTest.objects.select_for_update()

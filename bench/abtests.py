@@ -382,22 +382,11 @@ def _evaluation(sizes: list[int]) -> None:
     import statistics
 
     from django.db import connection
+    from throwaway import two_versions
 
     from abtests.services import abtest_create, abtest_evaluate
-    from engine.search import SearchConfig, run_search
-    from registry.services import dataset_generate_synthetic, model_version_register
-    from registry.synthetic import SyntheticParams, generate
 
-    params = SyntheticParams(rows=2_000, features=6, seed=3)
-    dataset, _ = dataset_generate_synthetic(params=params)
-    versions = []
-    for seed in (0, 1):
-        result = run_search(
-            generate(params),
-            SearchConfig(target="label", n_trials=1, families=["logreg"], seed=seed),
-            columns=[],
-        )
-        versions.append(model_version_register(model_name="bench", dataset=dataset, result=result))
+    versions = two_versions("bench")
     rows = []
     for size in sizes:
         with connection.cursor() as cursor:

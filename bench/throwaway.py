@@ -42,3 +42,25 @@ def throwaway_platform(name: str):
         with psycopg.connect(f"{pg}/postgres", autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name}")
         shutil.rmtree(data, ignore_errors=True)
+
+
+def two_versions(model_name: str = "bench"):
+    """Two logistic regressions of `model_name` on one small synthetic dataset (v1 goes to
+    production by itself), trained in this process."""
+    from engine.search import SearchConfig, run_search
+    from registry.services import dataset_generate_synthetic, model_version_register
+    from registry.synthetic import SyntheticParams, generate
+
+    params = SyntheticParams(rows=2_000, features=6, seed=3)
+    dataset, _ = dataset_generate_synthetic(params=params)
+    versions = []
+    for seed in (0, 1):
+        result = run_search(
+            generate(params),
+            SearchConfig(target="label", n_trials=1, families=["logreg"], seed=seed),
+            columns=[],
+        )
+        versions.append(
+            model_version_register(model_name=model_name, dataset=dataset, result=result)
+        )
+    return versions

@@ -11,7 +11,9 @@ late or duplicated message can never run work twice or leave a job hanging:
 3. While it works, the task heartbeats, writes progress and, if the kind can be cancelled,
    polls the cancel flag, all through one `JobPulse` per run.
 4. It finishes with a status and a reason (`finish`), written only if the row is still
-   RUNNING: when a sweep already declared the worker lost, that outcome stands.
+   RUNNING: when a sweep already declared the worker lost, that outcome stands. The process
+   CPU seconds from claim to finish are the job's cost (core.costs): added to the row's
+   `cpu_seconds` when it has one, and reported under the kind's `cost_kind`.
 5. `cancel` ends a QUEUED job at once and asks a RUNNING one to stop (it polls the flag).
 6. A Beat task per kind calls `sweep`: RUNNING rows whose heartbeat is older than the kind's
    timeout become FAILED ("Worker lost: ..."), each followed by the kind's `on_lost` cleanup;
@@ -43,8 +45,10 @@ from functools import partial
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
+from core.costs import cpu_report
 from core.errors import Conflict
 from core.events import emit
 from core.models import Job, JobStatus
@@ -54,6 +58,8 @@ logger = logging.getLogger(__name__)
 # The error column is a TextField; a reason is cut here so a runaway traceback stays readable.
 REASON_MAX_CHARS = 4000
 UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+# (kind, job id) -> the claiming process's CPU clock at the claim.
+_claimed_cpu: dict[tuple[str, int], float] = {}
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,9 @@ class JobRunner:
     `enqueue(job)` sends the task for one row; the sweep calls it (on commit) for a queued row
     nobody picked up. `on_lost(job)`, if given, cleans up after a row the sweep failed (its
     partial output, rows it logged). `heartbeat_seconds` bounds how often a bare heartbeat is
-    written, `cancel_poll_seconds` how often the cancel flag is read.
+    written, `cancel_poll_seconds` how often the cancel flag is read. `cost_kind` (a
+    core.costs kind) and `cost_owner(job) -> (model name, version number or None)` say whose
+    cost a finished job's CPU time is.
     """
 
     kind: str
@@ -71,6 +79,8 @@ class JobRunner:
     enqueue: Callable[[Job], None]
     label: str = ""
     on_lost: Callable[[Job], None] | None = None
+    cost_kind: str = ""
+    cost_owner: Callable[[Job], tuple[str, int | None]] | None = None
     heartbeat_seconds: float = 5.0
     cancel_poll_seconds: float = 1.0
 
@@ -118,7 +128,9 @@ class JobRunner:
         if self._has_field("worker"):
             fields["worker"] = worker[:255]
         claimed = self.model.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(**fields)
-        if not claimed:
+        if claimed:
+            _claimed_cpu[self.kind, job_id] = time.process_time()
+        else:
             logger.info("%s %s: not queued any more, nothing to do", self.label, job_id)
         return bool(claimed)
 
@@ -133,6 +145,11 @@ class JobRunner:
             raise ValueError(f"{status!r} is not a finished status.")
         if reason:
             fields["error"] = reason[:REASON_MAX_CHARS]
+        claimed_cpu = _claimed_cpu.pop((self.kind, job_id), None)
+        cpu = None if claimed_cpu is None else time.process_time() - claimed_cpu
+        if cpu is not None and "cpu_seconds" not in fields and self._has_field("cpu_seconds"):
+            # Added: other processes (a parallel search's trial workers) add theirs too.
+            fields["cpu_seconds"] = F("cpu_seconds") + cpu
         now = timezone.now()
         finished = bool(
             self.model.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
@@ -141,7 +158,26 @@ class JobRunner:
         )
         if finished and status == JobStatus.FAILED:
             self._announce_failure(job_id, fields.get("error", ""))
+        if finished and cpu is not None and self.cost_kind:
+            self._report_cost(job_id, cpu)
         return finished
+
+    def _report_cost(self, job_id: int, cpu: float) -> None:
+        job = self.model.objects.get(pk=job_id)
+        model_name, version = self.cost_owner(job) if self.cost_owner else ("", None)
+        cpu_report(
+            self.cost_kind,
+            key=f"{self.cost_kind}:job:{job_id}",
+            started_at=job.started_at or job.finished_at,
+            ended_at=job.finished_at,
+            cpu_seconds=cpu,
+            model_name=model_name,
+            version=version,
+            source=f"{self.label} {job_id}",
+            source_id=job_id,
+            detail={"status": job.status},
+            mode="set",
+        )
 
     def _announce_failure(self, job_id: int, reason: str) -> None:
         emit(

@@ -100,6 +100,7 @@ class TrialRecord:
     duration_s: float
     curve: list[float]
     error: str
+    cpu_seconds: float = 0.0  # the process CPU time the trial used (its fit and scoring)
 
 
 @dataclass
@@ -322,6 +323,7 @@ def trial_record(trial: FrozenTrial) -> TrialRecord:
         duration_s=duration,
         curve=json_safe(list(curve)),
         error=str(trial.user_attrs.get("error", "")),
+        cpu_seconds=float(trial.user_attrs.get("cpu_seconds", 0.0)),
     )
 
 
@@ -386,6 +388,7 @@ def run_trials(
         imbalance = trial.suggest_categorical("imbalance", config.imbalance)
         params = suggest_params(trial, family, prepared.n_features_out)
         curve: list[float] = []  # the losses as reported, kept for pruned and failed trials
+        cpu_start = time.process_time()
 
         def report(epoch: int, val_loss: float) -> None:
             curve.append(float(val_loss))
@@ -420,6 +423,7 @@ def run_trials(
             raise _TrialFailed(_describe(exc)) from exc
         finally:
             trial.set_user_attr("curve", json_safe(curve))
+            trial.set_user_attr("cpu_seconds", time.process_time() - cpu_start)
         return value
 
     def after_trial(study: optuna.Study, trial: FrozenTrial) -> None:

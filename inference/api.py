@@ -102,6 +102,7 @@ def predict(request, name: str, *, started: float):
         source=PredictionLog.Source.REST,
         request_id=request_id,
         started=started,
+        cpu_started=request.cpu_started,
     )
     target = served.target
     body = {

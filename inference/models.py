@@ -197,6 +197,27 @@ class ErrorTally(models.Model):
         ]
 
 
+class UsageTally(models.Model):
+    """Per version and minute: the prediction requests (API and page) served, their rows, and
+    the CPU time the serving threads spent on them (microseconds of `time.thread_time()`,
+    from the request's arrival to its log rows being handed over; core.costs). Added by the
+    write path like the tallies; monitoring prices each closed interval as an inference
+    CostRecord."""
+
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    minute = models.DateTimeField()
+    requests = models.BigIntegerField(default=0)
+    predictions = models.BigIntegerField(default=0)
+    cpu_us = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "minute"], name="usagetally_unique")
+        ]
+
+
 class UnitExposure(models.Model):
     """A unit's first request in an A/B test: distinct units per arm for the sample-ratio
     check. Only the keyed hash of the unit id is kept."""

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import Sum
+from django.db import DatabaseError, connection
+from django.db.models import Count, Sum
 
-from inference.models import BatchScoringJob, ErrorTally, PredictionLog, PredictionTally
+from inference.models import (
+    BatchScoringJob,
+    ErrorTally,
+    PredictionLog,
+    PredictionTally,
+    UsageTally,
+)
 from inference.serving.tally import COUNTS
 
 
@@ -220,3 +226,56 @@ def interval_traffic(*, version_id: int, since: datetime, until: datetime) -> In
         estimated_accuracy=float(np.mean([row[5].get(row[4], 0.0) for row in picked])),
         errors_by_reason=errors,
     )
+
+
+def usage_list(*, since: datetime, until: datetime) -> list[tuple[int, datetime, int, int, int]]:
+    """(version id, minute, requests, predictions, CPU microseconds) of the measured prediction
+    requests (UsageTally) in [since, until)."""
+    return list(
+        UsageTally.objects.filter(minute__gte=since, minute__lt=until).values_list(
+            "model_version_id", "minute", "requests", "predictions", "cpu_us"
+        )
+    )
+
+
+def usage_totals(*, version_ids: list[int], since: datetime) -> dict[int, tuple[int, int]]:
+    """Per version: (predictions, CPU microseconds) of its measured requests since `since`."""
+    rows = (
+        UsageTally.objects.filter(model_version_id__in=version_ids, minute__gte=since)
+        .values("model_version_id")
+        .annotate(predictions=Sum("predictions"), cpu_us=Sum("cpu_us"))
+    )
+    return {r["model_version_id"]: (r["predictions"] or 0, r["cpu_us"] or 0) for r in rows}
+
+
+def prediction_log_storage() -> dict[int, tuple[int, int]]:
+    """Per version: (rows in the prediction log, bytes they take). The bytes are the table's
+    (with its indexes and TOAST on PostgreSQL; its pages on SQLite) shared out by rows: one
+    grouped count over the version index, meant for a daily measurement, not a page."""
+    table = PredictionLog._meta.db_table
+    counts = dict(
+        PredictionLog.objects.order_by()
+        .values("model_version_id")
+        .annotate(n=Count("id"))
+        .values_list("model_version_id", "n")
+    )
+    total_rows = sum(counts.values())
+    if not total_rows:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_total_relation_size(%s)", [table])
+        else:
+            try:
+                cursor.execute(
+                    "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN "
+                    "(SELECT name FROM sqlite_master WHERE tbl_name = %s)",
+                    [table],
+                )
+            except DatabaseError:  # SQLite built without the dbstat table
+                cursor.execute(
+                    f"SELECT COALESCE(SUM(LENGTH(features) + LENGTH(probabilities) + 200), 0) "
+                    f"FROM {table}"
+                )
+        total_bytes = int(cursor.fetchone()[0] or 0)
+    return {version: (n, round(total_bytes * n / total_rows)) for version, n in counts.items()}

@@ -331,6 +331,7 @@ def model_infer(request, name: str, version: str | None = None, *, started: floa
         source=PredictionLog.Source.V2,
         request_id=request_id or "",
         started=started,
+        cpu_started=request.cpu_started,
         chosen=chosen,
     )
     outputs = []

@@ -333,6 +333,8 @@ CELERY_TASK_ROUTES = {
     "abtests.evaluate_due": {"queue": "monitoring"},
     "monitoring.write_performance_snapshots": {"queue": "monitoring"},
     "monitoring.prediction_log_retention": {"queue": "monitoring"},
+    "monitoring.record_inference_costs": {"queue": "monitoring"},
+    "monitoring.record_storage_costs": {"queue": "default"},
     "monitoring.deliver_webhook": {"queue": "default"},
 }
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
@@ -353,6 +355,10 @@ ABTEST_EVALUATE_SECONDS = env_int("ABTEST_EVALUATE_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_SECONDS = env_int("PERFORMANCE_SNAPSHOT_SECONDS", 60)
 PERFORMANCE_SNAPSHOT_LAG_SECONDS = env_int("PERFORMANCE_SNAPSHOT_LAG_SECONDS", 30)
 PERFORMANCE_SNAPSHOT_CATCH_UP = env_int("PERFORMANCE_SNAPSHOT_CATCH_UP", 60)
+# Costs: inference CPU is priced per interval of this many seconds (once it has ended, with
+# the same lag as the snapshots); storage is measured every COST_STORAGE_SECONDS.
+COST_INTERVAL_SECONDS = env_int("COST_INTERVAL_SECONDS", 3600)
+COST_STORAGE_SECONDS = env_int("COST_STORAGE_SECONDS", 86400)
 
 
 def _every(task: str, seconds: float) -> dict:
@@ -372,6 +378,12 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "modelyard-prediction-log-retention": _every("monitoring.prediction_log_retention", 3600),
     "modelyard-evaluate-ab-tests": _every("abtests.evaluate_due", ABTEST_EVALUATE_SECONDS),
+    "modelyard-record-inference-costs": _every(
+        "monitoring.record_inference_costs", min(COST_INTERVAL_SECONDS, 600)
+    ),
+    "modelyard-record-storage-costs": _every(
+        "monitoring.record_storage_costs", COST_STORAGE_SECONDS
+    ),
 }
 DJANGO_CELERY_RESULTS_TASK_ID_MAX_LENGTH = 191
 
@@ -475,6 +487,18 @@ PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_RO
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+
+# --- Costs -----------------------------------------------------------------------------------
+
+# Prices when no CostRate row (admin) is in effect: a CPU-hour (a vCPU of an on-demand
+# general-purpose cloud instance is about 0.04-0.05 USD) and a GB-month of disk (block storage
+# is about 0.08-0.10 USD), in COST_CURRENCY.
+COST_CPU_HOUR = env_str("COST_CPU_HOUR", "0.048")
+COST_GB_MONTH = env_str("COST_GB_MONTH", "0.10")
+COST_CURRENCY = env_str("COST_CURRENCY", "USD")
+# Measure each prediction request's CPU time (two reads of the thread's CPU clock; the serving
+# benchmark compares on and off).
+COST_INFERENCE_CPU = env_bool("COST_INFERENCE_CPU", True)
 
 # --- Metrics ---------------------------------------------------------------------------------
 

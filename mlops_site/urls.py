@@ -11,6 +11,9 @@ from inference.urls import api_urlpatterns, page_urlpatterns, v2_urlpatterns
 from mlops_site import views
 from monitoring import views as monitoring_views
 from monitoring.api import (
+    CostRateViewSet,
+    CostRecordViewSet,
+    CostReportView,
     DriftCheckViewSet,
     DriftMonitorViewSet,
     EventViewSet,
@@ -40,6 +43,8 @@ router.register(
 )
 router.register("events", EventViewSet, basename="event")
 router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("cost-records", CostRecordViewSet, basename="cost-record")
+router.register("cost-rates", CostRateViewSet, basename="cost-rate")
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.
@@ -60,6 +65,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/ab-tests/sample-size", SampleSizeView.as_view(), name="ab_sample_size"),
+    path("api/v1/costs/report", CostReportView.as_view(), name="cost_report"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

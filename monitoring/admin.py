@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 
 from core.errors import DomainError
 from monitoring import selectors, services
-from monitoring.models import DriftCheck, DriftMonitor, WorkerProbe
+from monitoring.models import CostRate, CostRecord, DriftCheck, DriftMonitor, WorkerProbe
 
 
 @admin.register(WorkerProbe)
@@ -53,6 +53,40 @@ class DriftCheckAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CostRate)
+class CostRateAdmin(admin.ModelAdmin):
+    """Prices: the newest rate of a resource in effect when a cost is recorded prices it
+    (records keep the price they were given). With no rate, the COST_* settings apply."""
+
+    list_display = ["resource", "unit_price", "currency", "effective_from", "note"]
+    list_filter = ["resource"]
+
+
+@admin.register(CostRecord)
+class CostRecordAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "kind",
+        "model_name",
+        "version",
+        "source",
+        "cpu_seconds",
+        "bytes",
+        "predictions",
+        "amount",
+        "currency",
+    ]
+    list_filter = ["kind", "model_name"]
+    search_fields = ["source", "model_name", "key"]
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request):
+        return False  # measured, never typed in
 
     def has_change_permission(self, request, obj=None):
         return False

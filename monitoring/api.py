@@ -1,25 +1,43 @@
-"""Drift over the API: monitors (list, retrieve, update) and checks (list, retrieve, run now
-on the prediction-log window or on an uploaded CSV)."""
+"""Monitoring over the API: drift monitors and checks (run now on the prediction-log window
+or on an uploaded CSV), performance snapshots, events, webhooks, and costs (records, rates,
+the report)."""
 
+from datetime import timedelta
+
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.csvfiles import human_bytes
 from core.errors import InvalidInput, NotFound
 from core.permissions import IsStaff
 from core.uploads import upload_too_large
-from monitoring import services
+from monitoring import selectors, services
 from monitoring.filters import (
+    CostRecordFilter,
     DriftCheckFilter,
     DriftMonitorFilter,
     EventFilter,
     PerformanceSnapshotFilter,
 )
-from monitoring.models import DriftCheck, DriftMonitor, Event, PerformanceSnapshot, Webhook
+from monitoring.models import (
+    CostRate,
+    CostRecord,
+    DriftCheck,
+    DriftMonitor,
+    Event,
+    PerformanceSnapshot,
+    Webhook,
+)
 from monitoring.serializers import (
+    CostRateSerializer,
+    CostRecordSerializer,
+    CostReportInput,
+    CostReportSerializer,
     CreateDriftCheckInput,
     DriftCheckDetailSerializer,
     DriftCheckSerializer,
@@ -180,3 +198,60 @@ class WebhookViewSet(
         """Send a test event to this webhook (a worker delivers it)."""
         delivery = services.webhook_send_test(webhook=self.get_object())
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CostRecordViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """What each piece of work cost: CPU seconds measured where it ran (training jobs and
+    their trial workers, drift checks, A/B evaluations, batch scoring, serving per interval)
+    and bytes kept (storage, daily), priced at the rate in effect. Filter with ?model=,
+    ?version=, ?kind=, ?since=, ?until=."""
+
+    serializer_class = CostRecordSerializer
+    filterset_class = CostRecordFilter
+    queryset = CostRecord.objects.all()
+
+
+class CostRateViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Prices per CPU-hour and per GB-month, each from `effective_from` on; staff add and
+    remove them (without any, the COST_* settings apply). A record keeps its price."""
+
+    serializer_class = CostRateSerializer
+    queryset = CostRate.objects.all()
+
+    def get_permissions(self):
+        if self.action in ("create", "destroy"):
+            return [IsStaff()]
+        return super().get_permissions()
+
+
+class CostReportView(APIView):
+    """Costs summed per ?group_by= (day, kind, model, version; default day,kind) over
+    ?since= to ?until= (default the last 30 days), for ?model=, ?version=, ?kind=; with each
+    version's inference cost per 1,000 predictions and the most expensive training jobs."""
+
+    @extend_schema(parameters=[CostReportInput], responses=CostReportSerializer)
+    def get(self, request):
+        query = CostReportInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = dict(query.validated_data)
+        group_by = params.pop("group_by")
+        until = params.pop("until", None) or timezone.now()
+        since = params.pop("since", None) or until - timedelta(days=30)
+        report = selectors.cost_report(group_by=group_by, since=since, until=until, **params)
+        per_version = selectors.cost_per_version(since=since, until=until, **params)
+        jobs = selectors.costliest_training_jobs(
+            since=since, until=until, **{k: v for k, v in params.items() if k != "kind"}
+        )
+        body = {
+            **report,
+            "since": since,
+            "until": until,
+            "per_version": per_version,
+            "training_jobs": jobs,
+        }
+        return Response(CostReportSerializer(body).data)

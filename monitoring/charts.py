@@ -235,7 +235,7 @@ def _event_layers(events: list[tuple]) -> tuple[list[dict], list[dict]]:
 def _per_version(snapshots: list, value) -> list[dict]:
     by_version: dict[int, list] = {}
     for snap in snapshots:
-        by_version.setdefault(snap.model_version.version, []).append(snap)
+        by_version.setdefault(snap.version, []).append(snap)
     traces = []
     for i, (number, snaps) in enumerate(sorted(by_version.items())):
         x, y = thin([s.interval_start.isoformat() for s in snaps], [value(s) for s in snaps])
@@ -271,10 +271,13 @@ def _history_chart(chart_id, title, data, y_title, events, **yaxis) -> dict:
     }
 
 
-def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
+def performance_charts(
+    snapshots: list, events: list[tuple], *, bucket_seconds: int = 60
+) -> list[dict]:
     """Latency percentiles (of the production version, or each version's p95 when several
-    served), throughput, error rate and live / estimated accuracy per version over time, with
-    promotions, drift findings and A/B decisions on the same time axis."""
+    served), throughput, error rate and live / estimated accuracy per version over time
+    (`snapshots`: HistoryPoints of `bucket_seconds`), with promotions, drift findings and A/B
+    decisions on the same time axis."""
     if not snapshots:
         return []
     versions = {s.model_version_id for s in snapshots}
@@ -298,6 +301,7 @@ def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
             )
     else:
         latency = _per_version(snapshots, lambda s: s.latency_p95_ms)
+    per = {60: "", 3600: ", per hour"}.get(bucket_seconds, f", per {bucket_seconds // 60} min")
     accuracy = _per_version(snapshots, lambda s: s.live_accuracy)
     for trace in _per_version(snapshots, lambda s: s.estimated_accuracy):
         accuracy.append(
@@ -310,7 +314,7 @@ def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
     return [
         _history_chart(
             "chart-latency",
-            "Request latency (ms)" + (", p95 per version" if len(versions) > 1 else ""),
+            "Request latency (ms)" + (", p95 per version" if len(versions) > 1 else "") + per,
             latency,
             "ms",
             events,
@@ -318,7 +322,7 @@ def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
         ),
         _history_chart(
             "chart-throughput",
-            "Throughput (rows/s)",
+            "Throughput (rows/s)" + per,
             _per_version(snapshots, lambda s: s.rows_per_second),
             "rows per second",
             events,
@@ -326,7 +330,7 @@ def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
         ),
         _history_chart(
             "chart-errors",
-            "Error rate",
+            "Error rate" + per,
             _per_version(snapshots, lambda s: s.error_rate),
             "failed requests",
             events,
@@ -342,3 +346,124 @@ def performance_charts(snapshots: list, events: list[tuple]) -> list[dict]:
             tickformat=".1%",
         ),
     ]
+
+
+# -- costs ----------------------------------------------------------------------------------
+
+COST_COLOURS = {
+    "inference": BLUE,
+    "training": ORANGE,
+    "batch_scoring": GREEN,
+    "drift_check": RED,
+    "ab_evaluation": "#7048e8",
+    "storage": GREY,
+}
+
+
+def _money(value) -> float:
+    return significant(float(value), 4)
+
+
+def cost_charts(by_day_kind: dict, per_version: list[dict], kinds: dict[str, str]) -> list[dict]:
+    """The Costs page: cost per day stacked by kind, each version's cost stacked by kind, and
+    each version's inference cost per 1,000 predictions."""
+    currency = by_day_kind["currency"]
+    charts = []
+    if by_day_kind["rows"]:
+        days = sorted({row["day"].isoformat() for row in by_day_kind["rows"]})
+        data = []
+        for kind, label in kinds.items():
+            amounts = {
+                row["day"].isoformat(): row["amount"]
+                for row in by_day_kind["rows"]
+                if row["kind"] == kind
+            }
+            if amounts:
+                data.append(
+                    {
+                        "type": "bar",
+                        "name": label,
+                        "x": days,
+                        "y": [_money(amounts.get(d, 0)) for d in days],
+                        "marker": {"color": COST_COLOURS.get(kind, GREY)},
+                    }
+                )
+        charts.append(
+            {
+                "id": "chart-cost-days",
+                "title": f"Cost per day by kind ({currency})",
+                "figure": {
+                    "data": data,
+                    "layout": {
+                        "barmode": "stack",
+                        "margin": MARGIN,
+                        "height": 320,
+                        "yaxis": {"title": {"text": currency}, "rangemode": "tozero"},
+                        # One bar per day: a category axis, or a single day gets
+                        # millisecond ticks.
+                        "xaxis": {"type": "category"},
+                        "legend": {"orientation": "h", "y": -0.2},
+                    },
+                },
+            }
+        )
+    if per_version:
+        labels = [f"{e['model']} v{e['version']}" for e in per_version]
+        data = []
+        for kind, label in kinds.items():
+            values = [e["by_kind"].get(kind) for e in per_version]
+            if any(v for v in values):
+                data.append(
+                    {
+                        "type": "bar",
+                        "orientation": "h",
+                        "name": label,
+                        "y": labels,
+                        "x": [_money(v or 0) for v in values],
+                        "marker": {"color": COST_COLOURS.get(kind, GREY)},
+                    }
+                )
+        charts.append(
+            {
+                "id": "chart-cost-versions",
+                "title": f"Cost per version ({currency})",
+                "figure": {
+                    "data": data,
+                    "layout": {
+                        "barmode": "stack",
+                        "margin": {**MARGIN, "l": 110, "b": 90},
+                        "height": 170 + 28 * len(labels),
+                        "xaxis": {"rangemode": "tozero"},
+                        "yaxis": {"autorange": "reversed"},
+                        "legend": {"orientation": "h", "y": -0.25},
+                    },
+                },
+            }
+        )
+        priced = [e for e in per_version if e["per_1k"] is not None]
+        if priced:
+            charts.append(
+                {
+                    "id": "chart-cost-per-1k",
+                    "title": f"Inference cost per 1,000 predictions ({currency})",
+                    "figure": {
+                        "data": [
+                            {
+                                "type": "bar",
+                                "orientation": "h",
+                                "y": [f"{e['model']} v{e['version']}" for e in priced],
+                                "x": [significant(float(e["per_1k"]), 4) for e in priced],
+                                "marker": {"color": BLUE},
+                                "hovertemplate": "%{y}: %{x} " + currency + "<extra></extra>",
+                            }
+                        ],
+                        "layout": {
+                            "margin": {**MARGIN, "l": 110},
+                            "height": 120 + 28 * len(priced),
+                            "xaxis": {"title": {"text": currency}, "rangemode": "tozero"},
+                            "yaxis": {"autorange": "reversed"},
+                        },
+                    },
+                }
+            )
+    return charts

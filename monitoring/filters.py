@@ -2,7 +2,8 @@
 
 import django_filters
 
-from monitoring.models import DriftCheck, DriftMonitor, Event, PerformanceSnapshot
+from core.costs import KINDS as COST_KINDS
+from monitoring.models import CostRecord, DriftCheck, DriftMonitor, Event, PerformanceSnapshot
 
 
 class DriftMonitorFilter(django_filters.FilterSet):
@@ -60,3 +61,21 @@ class EventFilter(django_filters.FilterSet):
     class Meta:
         model = Event
         fields = ["model", "kind", "since"]
+
+
+class CostRecordFilter(django_filters.FilterSet):
+    model = django_filters.CharFilter(field_name="model_name", help_text="Only this model's.")
+    version = django_filters.NumberFilter(help_text="Only this version number.")
+    kind = django_filters.ChoiceFilter(
+        choices=list(COST_KINDS.items()), help_text="Only this kind of cost."
+    )
+    since = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="gte", help_text="Only records starting at or after."
+    )
+    until = django_filters.IsoDateTimeFilter(
+        field_name="started_at", lookup_expr="lt", help_text="Only records starting before."
+    )
+
+    class Meta:
+        model = CostRecord
+        fields = ["model", "version", "kind", "since", "until"]

@@ -436,3 +436,58 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class CostRate(models.Model):
+    """A price per unit of a resource, from `effective_from` on (the newest one in effect
+    prices a cost when it is recorded). With no row, settings' COST_CPU_HOUR and
+    COST_GB_MONTH apply. Edited in the admin."""
+
+    class Resource(models.TextChoices):
+        CPU_HOUR = "cpu_hour", "CPU-hour"
+        GB_MONTH = "gb_month", "GB-month of storage"
+
+    resource = models.CharField(max_length=16, choices=Resource.choices)
+    unit_price = models.DecimalField(max_digits=12, decimal_places=6)
+    currency = models.CharField(max_length=3, default="USD")
+    effective_from = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["resource", "-effective_from"]
+
+    def __str__(self) -> str:
+        return f"{self.unit_price} {self.currency} per {self.get_resource_display()}"
+
+
+class CostRecord(models.Model):
+    """What one piece of work cost (core.costs): CPU seconds measured where it ran, or bytes
+    held for a day, priced at the rate in effect. Model and version are names and numbers,
+    not keys, so a record outlives what it priced. Kept by retention."""
+
+    kind = models.CharField(max_length=16, db_index=True)
+    # Idempotence: "training:job:12", "inference:v5:2026-12-04T07:00", "storage:...:2026-12-04".
+    key = models.CharField(max_length=200, unique=True)
+    model_name = models.CharField(max_length=100, blank=True, db_index=True)
+    version = models.PositiveIntegerField(null=True, blank=True)
+    source = models.CharField(max_length=200, blank=True)
+    source_id = models.BigIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(db_index=True)
+    ended_at = models.DateTimeField()
+    cpu_seconds = models.FloatField(default=0.0)
+    bytes = models.BigIntegerField(default=0)
+    predictions = models.BigIntegerField(default=0)
+    amount = models.DecimalField(max_digits=16, decimal_places=8, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    unit_price = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "started_at"], name="cost_model_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source or self.key}: {self.amount} {self.currency}"

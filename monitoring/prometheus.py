@@ -32,7 +32,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from abtests.selectors import abtest_latest_snapshots
 from inference.selectors import live_accuracy_list
 from monitoring.models import DriftCheck
-from monitoring.selectors import beat_last_tick, event_counts, queue_depths
+from monitoring.selectors import beat_last_tick, cost_totals, event_counts, queue_depths
 from registry.selectors import Stage, model_version_serving_rows
 from training.selectors import training_job_durations, training_job_status_counts
 
@@ -113,7 +113,29 @@ class DatabaseCollector:
             *self._abtests(),
             *self._jobs_and_events(),
             *self._queues(),
+            *self._costs(),
         ]
+
+    def _costs(self) -> list[Metric]:
+        """Costs on record (core.costs): CPU seconds and amounts per kind and model."""
+        cpu = CounterMetricFamily(
+            "modelyard_cost_cpu_seconds",
+            "CPU seconds measured for the platform's work, per kind and model (training, "
+            "drift_check, ab_evaluation, batch_scoring, inference).",
+            labels=["kind", "model"],
+        )
+        amount = CounterMetricFamily(
+            "modelyard_cost",
+            "What the platform's work cost, priced at the rates in effect, per kind, model "
+            "and currency (storage included).",
+            labels=["kind", "model", "currency"],
+        )
+        for row in cost_totals():
+            model = row["model_name"] or "none"
+            if row["kind"] != "storage":
+                cpu.add_metric([row["kind"], model], row["cpu_seconds"] or 0.0)
+            amount.add_metric([row["kind"], model, row["currency"]], float(row["amount"] or 0))
+        return [cpu, amount]
 
     def _jobs_and_events(self) -> list[Metric]:
         """Training jobs by status and the durations of the finished ones; events by kind."""

@@ -1,6 +1,9 @@
 from rest_framework import serializers
 
+from core.costs import KINDS as COST_KINDS
 from monitoring.models import (
+    CostRate,
+    CostRecord,
     DriftCheck,
     DriftMonitor,
     Event,
@@ -9,6 +12,7 @@ from monitoring.models import (
     Webhook,
     WebhookDelivery,
 )
+from monitoring.selectors import COST_GROUPS
 
 
 class RetrainingSerializer(serializers.ModelSerializer):
@@ -219,3 +223,98 @@ class WebhookInput(serializers.Serializer):
     url = serializers.CharField(max_length=500)
     kinds = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class CostRateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CostRate
+        fields = ["id", "resource", "unit_price", "currency", "effective_from", "note"]
+
+
+class CostRecordSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_name", read_only=True)
+
+    class Meta:
+        model = CostRecord
+        fields = [
+            "id",
+            "kind",
+            "model",
+            "version",
+            "source",
+            "source_id",
+            "started_at",
+            "ended_at",
+            "cpu_seconds",
+            "bytes",
+            "predictions",
+            "amount",
+            "currency",
+            "unit_price",
+            "detail",
+        ]
+
+
+class CostReportInput(serializers.Serializer):
+    group_by = serializers.CharField(
+        required=False,
+        default="day,kind",
+        help_text="Comma-separated: any of day, kind, model, version.",
+    )
+    model = serializers.CharField(required=False, help_text="Only this model's costs.")
+    version = serializers.IntegerField(required=False, min_value=1)
+    kind = serializers.ChoiceField(choices=list(COST_KINDS), required=False)
+    since = serializers.DateTimeField(required=False, help_text="ISO 8601; default 30 days ago.")
+    until = serializers.DateTimeField(required=False, help_text="ISO 8601; default now.")
+
+    def validate_group_by(self, value: str) -> tuple[str, ...]:
+        groups = tuple(g.strip() for g in value.split(",") if g.strip())
+        unknown = [g for g in groups if g not in COST_GROUPS]
+        if unknown or not groups:
+            raise serializers.ValidationError(
+                f"Group by any of {', '.join(COST_GROUPS)}; got {value!r}."
+            )
+        return groups
+
+
+class CostReportRowSerializer(serializers.Serializer):
+    day = serializers.DateField(required=False)
+    kind = serializers.CharField(required=False)
+    model = serializers.CharField(required=False)
+    version = serializers.IntegerField(required=False, allow_null=True)
+    amount = serializers.DecimalField(max_digits=20, decimal_places=8)
+    cpu_seconds = serializers.FloatField()
+    bytes = serializers.IntegerField()
+    predictions = serializers.IntegerField()
+    records = serializers.IntegerField()
+
+
+class CostPerVersionSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    total = serializers.DecimalField(max_digits=20, decimal_places=8)
+    inference = serializers.DecimalField(max_digits=20, decimal_places=8)
+    predictions = serializers.IntegerField()
+    per_1k = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    by_kind = serializers.DictField(child=serializers.DecimalField(max_digits=20, decimal_places=8))
+
+
+class CostJobSerializer(serializers.Serializer):
+    job_id = serializers.IntegerField()
+    model = serializers.CharField()
+    version = serializers.IntegerField(allow_null=True)
+    amount = serializers.DecimalField(max_digits=20, decimal_places=8)
+    cpu_seconds = serializers.FloatField()
+    workers = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+
+
+class CostReportSerializer(serializers.Serializer):
+    group_by = serializers.ListField(child=serializers.CharField())
+    currency = serializers.CharField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    rows = CostReportRowSerializer(many=True)
+    totals = CostReportRowSerializer()
+    per_version = CostPerVersionSerializer(many=True)
+    training_jobs = CostJobSerializer(many=True)

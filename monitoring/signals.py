@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from core.costs import cost_incurred
 from core.events import event_happened
 from registry.selectors import Stage
 
@@ -28,3 +29,11 @@ def record_event(sender, kind, model_name, version, summary, data, **kwargs) -> 
     from monitoring.services import event_record
 
     event_record(kind=kind, model_name=model_name, version=version, summary=summary, data=data)
+
+
+@receiver(cost_incurred, dispatch_uid="monitoring.record_cost")
+def record_cost(sender, report, **kwargs) -> None:
+    """Every reported cost is priced and stored as a CostRecord."""
+    from monitoring.services import cost_record
+
+    cost_record(report=report)

@@ -75,3 +75,17 @@ def deliver_webhook_task(delivery_id: int) -> None:
     wait = services.webhook_delivery_attempt(delivery_id=delivery_id)
     if wait is not None:
         deliver_webhook_task.apply_async((delivery_id,), countdown=wait)
+
+
+@shared_task(name="monitoring.record_inference_costs", ignore_result=True, soft_time_limit=300)
+def record_inference_costs_task() -> int:
+    """Sent by Beat: price the serving CPU time of each closed COST_INTERVAL_SECONDS interval
+    (monitoring.services.costs)."""
+    return services.inference_costs_record()
+
+
+@shared_task(name="monitoring.record_storage_costs", ignore_result=True, soft_time_limit=1800)
+def record_storage_costs_task() -> int:
+    """Sent by Beat every COST_STORAGE_SECONDS: measure and price artifacts, datasets and the
+    prediction log's rows."""
+    return services.storage_costs_record()

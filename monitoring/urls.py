@@ -17,6 +17,7 @@ urlpatterns = [
     path("drift/<slug:name>/check", views.drift_check_now, name="drift_check_now"),
     path("drift/<slug:name>/retrain", views.drift_retrain_now, name="drift_retrain_now"),
     path("monitoring/", views.monitoring_overview, name="overview"),
+    path("costs/", views.costs, name="costs"),
     path("monitoring/webhooks/", views.webhooks, name="webhooks"),
     path("monitoring/webhooks/<int:pk>/test", views.webhook_test, name="webhook_test"),
     path("monitoring/webhooks/<int:pk>/delete", views.webhook_delete, name="webhook_delete"),

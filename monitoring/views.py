@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.costs import KINDS as COST_KINDS
 from core.errors import DomainError
 from monitoring import charts as drift_charts
 from monitoring import prometheus, selectors, services
@@ -212,9 +213,10 @@ def monitoring_model(request, name: str):
     if chosen not in selectors.RANGES:
         chosen = "day"
     since = timezone.now() - selectors.RANGES[chosen]
-    snapshots = selectors.performance_history(model.pk, since=since)
+    bucket = selectors.BUCKETS[chosen]
+    points = selectors.performance_history(model.pk, since=since, bucket_seconds=bucket)
     events = selectors.performance_events(model.pk, since=since)
-    charts = drift_charts.performance_charts(snapshots, events)
+    charts = drift_charts.performance_charts(points, events, bucket_seconds=bucket)
     return render(
         request,
         "monitoring/monitoring_model.html",
@@ -222,7 +224,8 @@ def monitoring_model(request, name: str):
             "model": model,
             "range": chosen,
             "ranges": list(selectors.RANGES),
-            "snapshots": len(snapshots),
+            "snapshots": sum(p.snapshots for p in points),
+            "bucket_minutes": bucket // 60,
             "events": events[-20:][::-1],
             "feed": selectors.event_feed(model_name=model.name, limit=20),
             "charts": charts,
@@ -280,3 +283,41 @@ def webhook_delete(request, pk: int):
     webhook.delete()
     messages.success(request, f"Webhook {webhook.url} deleted.")
     return redirect("monitoring:webhooks")
+
+
+@require_GET
+def costs(request):
+    """What the platform cost over the last day, week or month (?range=), for one model
+    (?model=) or all: cost per day by kind, per version, per 1,000 predictions, and the most
+    expensive training jobs."""
+    chosen = request.GET.get("range", "week")
+    if chosen not in selectors.COST_RANGES:
+        chosen = "week"
+    model = request.GET.get("model") or None
+    since = timezone.now() - selectors.COST_RANGES[chosen]
+    by_day = selectors.cost_report(group_by=("day", "kind"), since=since, model=model)
+    per_kind = selectors.cost_report(group_by=("kind",), since=since, model=model)
+    per_version = selectors.cost_per_version(since=since, model=model)
+    charts = drift_charts.cost_charts(by_day, per_version, COST_KINDS)
+    return render(
+        request,
+        "monitoring/costs.html",
+        {
+            "range": chosen,
+            "ranges": list(selectors.COST_RANGES),
+            "model": model,
+            "models": selectors.cost_models(),
+            "currency": by_day["currency"],
+            "totals": by_day["totals"],
+            "per_kind": [
+                dict(row, label=COST_KINDS.get(row["kind"], row["kind"]))
+                for row in per_kind["rows"]
+            ],
+            "per_version": per_version,
+            "jobs": selectors.costliest_training_jobs(since=since, model=model),
+            "rates": selectors.cost_rates_in_effect(),
+            "interval_minutes": settings.COST_INTERVAL_SECONDS // 60,
+            "charts": charts,
+            "charts_for_js": [{"id": c["id"], "figure": c["figure"]} for c in charts],
+        },
+    )

@@ -239,3 +239,41 @@ def model_version_compare(a: ModelVersion, b: ModelVersion) -> dict:
         0, {"key": "family", "a": a.family, "b": b.family, "differs": a.family != b.family}
     )
     return {"metrics": metric_rows, "params": param_rows}
+
+
+def model_version_names(version_ids) -> dict[int, tuple[str, int]]:
+    """Version id -> (model name, version number)."""
+    return {
+        pk: (name, number)
+        for pk, name, number in ModelVersion.objects.filter(pk__in=list(version_ids)).values_list(
+            "id", "registered_model__name", "version"
+        )
+    }
+
+
+def storage_inventory() -> list[dict]:
+    """What the platform keeps on disk: each version's artifact folder and each dataset's
+    file, with whose it is ({"what", "id", "name", "model_name", "version", "path"})."""
+    items = [
+        {
+            "what": "artifacts",
+            "id": v.pk,
+            "name": f"{v.registered_model.name} v{v.version}",
+            "model_name": v.registered_model.name,
+            "version": v.version,
+            "path": v.artifact_dir if v.artifact_path else None,
+        }
+        for v in ModelVersion.objects.select_related("registered_model").order_by("id")
+    ]
+    items += [
+        {
+            "what": "dataset",
+            "id": d.pk,
+            "name": d.name,
+            "model_name": "",
+            "version": None,
+            "path": d.absolute_path,
+        }
+        for d in Dataset.objects.order_by("id")
+    ]
+    return items

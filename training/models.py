@@ -74,6 +74,8 @@ class Trial(models.Model):
     state = models.CharField(max_length=16, choices=State.choices)
     value = models.FloatField(null=True, blank=True)
     duration_s = models.FloatField(default=0.0)
+    # The process CPU time the trial used, measured in the worker that ran it.
+    cpu_seconds = models.FloatField(default=0.0)
     # Per-epoch validation loss (the MLP's learning curve; one point for the others).
     curve = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q
+from django.utils import timezone
 
 from core import csvfiles
+from core.costs import cpu_report
 from core.errors import InvalidInput
 from core.jobs import JobRunner
 from engine import vocabulary
@@ -201,10 +203,17 @@ def _enqueue(job_id: int, parallelism: int) -> None:
 # Claim, heartbeat, finish, cancel and the stale sweep (TRAINING_HEARTBEAT_TIMEOUT_SECONDS,
 # TRAINING_REQUEUE_AFTER_SECONDS): the shared job runner. Trial workers of a parallel job
 # heartbeat and poll the cancel flag through it too.
+def _cost_owner(job: TrainingJob) -> tuple[str, int | None]:
+    version = job.result_version.version if job.result_version_id else None
+    return job.model_name, version
+
+
 TRAINING_JOBS = JobRunner(
     kind="training",
     model=TrainingJob,
     enqueue=lambda job: _enqueue(job.pk, job.parallelism),
+    cost_kind="training",
+    cost_owner=_cost_owner,
 )
 
 
@@ -242,6 +251,7 @@ class _JobHooks:
                 "state": record.state,
                 "value": record.value,
                 "duration_s": record.duration_s,
+                "cpu_seconds": record.cpu_seconds,
                 "curve": record.curve,
                 "error": record.error[:4000],
             },
@@ -333,7 +343,6 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
     if not TRAINING_JOBS.claim(job_id=job_id, worker=worker):
         return None
     job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
-    cpu_start = time.process_time()
     from engine.errors import Cancelled, NoSuccessfulTrials
 
     try:
@@ -357,21 +366,18 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
             job_id=job.pk,
             status=TrainingJob.Status.SUCCEEDED,
             result_version=version,
-            cpu_seconds=time.process_time() - cpu_start,
         )
     except Cancelled:
         TRAINING_JOBS.finish(
             job_id=job.pk,
             status=TrainingJob.Status.CANCELLED,
             reason="Cancelled by request; the trials finished so far are kept.",
-            cpu_seconds=time.process_time() - cpu_start,
         )
     except NoSuccessfulTrials as exc:
         TRAINING_JOBS.finish(
             job_id=job.pk,
             status=TrainingJob.Status.FAILED,
             reason=str(exc),
-            cpu_seconds=time.process_time() - cpu_start,
         )
     except Exception as exc:  # any other failure is the job's outcome, written on its row
         logger.exception("training job %s failed", job.pk)
@@ -379,7 +385,6 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob | None:
             job_id=job.pk,
             status=TrainingJob.Status.FAILED,
             reason=f"{type(exc).__name__}: {exc}",
-            cpu_seconds=time.process_time() - cpu_start,
         )
     job.refresh_from_db()
     return job
@@ -446,7 +451,9 @@ def training_job_run_trials(*, job_id: int) -> int:
     if not slot:
         return 0
     job = TrainingJob.objects.select_related("dataset").get(pk=job_id)
+    slot_number = job.helpers_started
     ran = 0
+    cpu_start = time.process_time()
     try:
         config, prepared, study = _prepare(job, worker_index=job.helpers_started)
         hooks = _JobHooks(job, direction=study.direction.name.lower())
@@ -461,7 +468,28 @@ def training_job_run_trials(*, job_id: int) -> int:
         ran = len(study.trials) - before
     except Exception:  # the finishing worker reports the job's outcome; this one just logs
         logger.exception("training job %s: trial worker failed", job_id)
+    _helper_cost(job, slot_number, time.process_time() - cpu_start)
     return ran
+
+
+def _helper_cost(job: TrainingJob, slot: int, cpu: float) -> None:
+    """A trial worker's CPU time is the job's too: added to its row and reported."""
+    TrainingJob.objects.filter(pk=job.pk).update(cpu_seconds=F("cpu_seconds") + cpu)
+    job.refresh_from_db()
+    model_name, version = _cost_owner(job)
+    cpu_report(
+        "training",
+        key=f"training:job:{job.pk}:helper:{slot}",
+        started_at=job.started_at or timezone.now(),
+        ended_at=timezone.now(),
+        cpu_seconds=cpu,
+        model_name=model_name,
+        version=version,
+        source=f"training job {job.pk}",
+        source_id=job.pk,
+        detail={"trial_worker": slot},
+        mode="set",
+    )
 
 
 def training_jobs_sweep() -> dict:

@@ -4,6 +4,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import DomainError
+from monitoring.selectors import training_job_cost
 from training import charts as training_charts
 from training import selectors
 from training.forms import TrainingJobForm
@@ -78,6 +79,7 @@ def job_detail(request, pk: int):
             "trials": trials,
             "best_trial": best,
             "direction": selectors.training_job_direction(job, trials),
+            "cost": training_job_cost(job.pk),
             "charts": charts,
             "charts_for_js": [
                 {"id": c["id"], "figure": c["figure"]} for c in charts if c["figure"] is not None

@@ -143,3 +143,36 @@ def loss_points(share) -> str:
     if share is None:
         return "—"
     return f"{share * 100:.2f} pts"
+
+
+@register.filter
+def money(value) -> str:
+    """An amount: cents for amounts of a unit or more, else three significant digits (a
+    prediction costs millionths)."""
+    if value is None or value == "":
+        return "—"
+    amount = float(value)
+    if amount == 0:
+        return "0"
+    if abs(amount) >= 1:
+        return f"{amount:,.2f}"
+    return f"{amount:.3g}" if abs(amount) >= 1e-4 else f"{amount:.2e}"
+
+
+@register.filter
+def filesize(value) -> str:
+    """Bytes in decimal units (kB, MB, GB: what storage is priced in)."""
+    size = float(value or 0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+@register.filter
+def cpu_cost(seconds, price_per_hour):
+    """CPU seconds at a price per CPU-hour (a trial's share of its job's cost)."""
+    if seconds is None or price_per_hour is None:
+        return None
+    return float(seconds) / 3600 * float(price_per_hour)

@@ -114,6 +114,8 @@ BATCH_JOBS = JobRunner(
     model=BatchScoringJob,
     enqueue=lambda job: _batch_enqueue(job.pk),
     on_lost=_batch_lost,
+    cost_kind="batch_scoring",
+    cost_owner=lambda job: (job.registered_model.name, job.model_version.version),
 )
 
 

@@ -17,6 +17,7 @@ half the machine's CPU on 100-row requests, so this path is shaped by those numb
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from inference.pipeline import Scored
 from inference.serving.cache import Target
 from inference.serving.logrow import JSON_COLUMNS, LOG_COLUMNS, LogRow
 from inference.serving.logwriter import log_writer
-from inference.serving.tally import TallyDelta, tally_apply
+from inference.serving.tally import TallyDelta, tally_apply, write_cpu
 
 COPY_SQL = f"COPY {PredictionLog._meta.db_table} ({', '.join(LOG_COLUMNS)}) FROM STDIN"
 
@@ -69,6 +70,7 @@ class ShadowRows:
     class_labels: list[str]
     arm: str
     latency_ms: float
+    cpu_seconds: float = 0.0  # the serving thread's CPU time scoring them
 
 
 def prediction_logs_write(
@@ -85,6 +87,7 @@ def prediction_logs_write(
     ab_test_id: int | None = None,
     arm: str = "",
     shadow: ShadowRows | None = None,
+    cpu_started: float | None = None,
     buffered: bool = False,
 ) -> None:
     """Write one request's rows to the prediction log in one bulk statement.
@@ -106,18 +109,38 @@ def prediction_logs_write(
 
     Unbuffered, the rows are in the log when this returns, and a failure raises with nothing
     written.
+
+    `cpu_started` (the serving thread's CPU clock when the request arrived): the CPU time
+    until the rows are formatted is charged to the version, less the shadow's own scoring,
+    which is charged to the shadow version (core.costs).
     """
     if not ids:
         return
     created_at = timezone.now()
     probabilities = scored.probability_dicts(class_labels)
-    # The version's (and the A/B arm's) running counts, in the same transaction as the rows.
-    tallies = [
-        TallyDelta(ab_test_id or 0, arm, target.version_id, 1, len(ids), unit_hash=unit_hash)
-    ]
-    if ab_test_id is not None:
-        if shadow is not None:
-            tallies.append(
+
+    def tallies() -> list[TallyDelta]:
+        """The version's (and the A/B arm's) running counts and CPU time, written in the
+        same transaction as the rows."""
+        shadow_us = int(shadow.cpu_seconds * 1e6) if shadow is not None else 0
+        cpu_us = 0
+        if cpu_started is not None:
+            cpu_us = max(int((time.thread_time() - cpu_started) * 1e6) - shadow_us, 0)
+        deltas = [
+            TallyDelta(
+                ab_test_id or 0,
+                arm,
+                target.version_id,
+                1,
+                len(ids),
+                unit_hash=unit_hash,
+                cpu_us=cpu_us,
+            )
+        ]
+        if cpu_started is not None:
+            deltas += write_cpu.drain()  # the previous write's (see WriteCpu)
+        if ab_test_id is not None and shadow is not None:
+            deltas.append(
                 TallyDelta(
                     ab_test_id,
                     shadow.arm,
@@ -125,8 +148,11 @@ def prediction_logs_write(
                     1,
                     len(shadow.ids),
                     own_unit=False,
+                    cpu_us=shadow_us,
                 )
             )
+        return deltas
+
     n_rows = len(ids) + (len(shadow.ids) if shadow is not None else 0)
     if connection.vendor == "postgresql":
         data = copy_rows_text(
@@ -153,12 +179,16 @@ def prediction_logs_write(
                 created_at=created_at,
                 shadow_of=ids,
             )
+        deltas = tallies()
         if not (
             buffered
             and settings.PREDICTION_LOG_BUFFERED
-            and log_writer.submit(data, n_rows, tallies)
+            and log_writer.submit(data, n_rows, deltas)
         ):
-            copy_rows(connection, data, tallies=tallies)
+            writing = time.thread_time()
+            copy_rows(connection, data, tallies=deltas)
+            if cpu_started is not None:
+                write_cpu.charge(time.thread_time() - writing, deltas)
         return
 
     def log_rows(target, ids, scored, probabilities, arm, latency_ms, shadow_of=None):
@@ -194,7 +224,11 @@ def prediction_logs_write(
             shadow.latency_ms,
             shadow_of=ids,
         )
-    _sqlite_insert(rows, tallies)
+    deltas = tallies()
+    writing = time.thread_time()
+    _sqlite_insert(rows, deltas)
+    if cpu_started is not None:
+        write_cpu.charge(time.thread_time() - writing, deltas)
 
 
 def tallies_write(deltas: list[TallyDelta], *, buffered: bool = False) -> None:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 
 from inference import metrics
 from inference.ids import new_prediction_ids
@@ -60,6 +61,7 @@ def predictions_serve(
     source: str = PredictionLog.Source.REST,
     request_id: str = "",
     started: float | None = None,
+    cpu_started: float | None = None,
     chosen: Route | None = None,
 ) -> Served:
     """Validate, predict and log one request's rows (either `instances`, row objects, or
@@ -71,8 +73,14 @@ def predictions_serve(
     version), RequestError (malformed rows; counted by reason). Every served row goes to
     the prediction log (`prediction_logs_write`) with the route's A/B test and arm: API rows
     through the process's buffered writer, page rows before this returns.
+
+    With COST_INFERENCE_CPU, the serving thread's CPU time from `cpu_started` (the request's
+    arrival; else this call) until its rows are handed over is charged to the version (a
+    shadow version's own scoring to it), through the tallies (core.costs).
     """
     started = time.perf_counter() if started is None else started
+    if cpu_started is None and settings.COST_INFERENCE_CPU:
+        cpu_started = time.thread_time()
     if chosen is None:
         chosen = route(model_name, version=version, stage=stage, unit_id=unit_id, source=source)
     target = chosen.target
@@ -93,7 +101,12 @@ def predictions_serve(
         tallies_write(
             [
                 TallyDelta(
-                    chosen.ab_test_id or 0, chosen.arm, target.version_id, errors=1, reason=reason
+                    chosen.ab_test_id or 0,
+                    chosen.arm,
+                    target.version_id,
+                    errors=1,
+                    reason=reason,
+                    cpu_us=_cpu_us(cpu_started),
                 )
             ],
             buffered=buffered,
@@ -118,6 +131,7 @@ def predictions_serve(
         request_id=request_id,
         latency_ms=latency * 1000.0,
         shadow=shadow,
+        cpu_started=cpu_started,
         # The API's rows go through the process's log writer; a page shows its own
         # prediction in the recent list at once, so it writes synchronously.
         buffered=buffered,
@@ -135,10 +149,11 @@ def _shadow_rows(chosen: Route, instances: list[dict], overhead: float) -> Shado
     outside the model plus its own scoring, comparable with the answered rows'. Whatever
     goes wrong here is the challenger's error and never the caller's."""
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         serving = model_cache.get(chosen.shadow)
         scored = serving.score_rows(instances)
         took = time.perf_counter() - started
+        cpu = time.thread_time() - cpu_started
     except Exception as exc:
         logger.warning("shadow scoring by %s failed: %s", chosen.shadow, exc)
         reason = getattr(exc, "reason", None) or getattr(exc, "code", "error")
@@ -162,7 +177,13 @@ def _shadow_rows(chosen: Route, instances: list[dict], overhead: float) -> Shado
         class_labels=serving.class_labels,
         arm=chosen.shadow_arm,
         latency_ms=max(overhead, 0.0) * 1000.0 + took * 1000.0,
+        cpu_seconds=cpu,
     )
+
+
+def _cpu_us(cpu_started: float | None) -> int:
+    """The serving thread's CPU microseconds since `cpu_started` (0 when not measured)."""
+    return 0 if cpu_started is None else int((time.thread_time() - cpu_started) * 1e6)
 
 
 def _rows_from_columns(columns: dict, names: list[str], n: int) -> list[dict]:

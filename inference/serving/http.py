@@ -146,6 +146,9 @@ def prediction_endpoint(error_body: Callable[[str, str, dict], dict]):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
             started = time.perf_counter()
+            # The serving thread's CPU clock at arrival: predictions_serve charges the
+            # request's CPU time to the version that served it (core.costs).
+            request.cpu_started = time.thread_time() if settings.COST_INFERENCE_CPU else None
             denied = authenticate(request)
             if denied is not None:
                 status, message = denied

@@ -19,6 +19,8 @@ What it trades, and how that is bounded:
 - The database unreachable: the thread retries with backoff and keeps the rows; past
   PREDICTION_LOG_BUFFER_ROWS pending rows, `submit` refuses and requests write
   synchronously, which answers 503 while the database is down.
+- Its own CPU time per flush is charged to the versions whose rows it wrote, with the next
+  flush (`inference.serving.tally.WriteCpu`).
 - A batch the database refuses (a value it cannot store) is retried request by request, and
   only the refused request's rows are dropped, logged and counted
   (`modelyard_prediction_log_dropped_rows_total`).
@@ -38,6 +40,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, connections
 from prometheus_client import Counter
+
+from inference.serving.tally import write_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -142,12 +146,19 @@ class BufferedLogWriter:
                     self._flush_now = False
                     closing = self._closing
                 if chunks:
+                    carried = write_cpu.drain()  # the last flush's own CPU time
+                    if carried:
+                        chunks.append((b"", 0, carried))
+                    writing = time.thread_time()
                     try:
                         self._write(chunks, closing=closing)
                     except Exception:  # a bug must not stop the thread, nor lose the count
                         rows = sum(rows for _, rows, _ in chunks)
                         logger.exception("prediction log: dropped %d rows", rows)
                         DROPPED_ROWS.labels("error").inc(rows)
+                    write_cpu.charge(
+                        time.thread_time() - writing, (d for _, _, ds in chunks for d in ds)
+                    )
                     with self._cond:
                         self._pending -= sum(rows for _, rows, _ in chunks)
                         self._cond.notify_all()

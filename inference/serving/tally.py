@@ -13,6 +13,7 @@ touch the same tallies lock them in the same order and cannot deadlock.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
@@ -23,6 +24,7 @@ from django.db import connection
 TALLY_TABLE = "inference_predictiontally"
 EXPOSURE_TABLE = "inference_unitexposure"
 ERROR_TABLE = "inference_errortally"
+USAGE_TABLE = "inference_usagetally"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,9 @@ class TallyDelta:
     pairs: int = 0
     pairs_champion_only: int = 0
     pairs_challenger_only: int = 0
+    # The serving thread's CPU time for this request, in microseconds (core.costs): added per
+    # version and minute to UsageTally with the request's rows.
+    cpu_us: int = 0
 
 
 COUNTS = (
@@ -76,6 +81,7 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
     sums: dict[tuple, Counter] = defaultdict(Counter)
     units: dict[tuple[int, str], tuple] = {}  # (test, unit hash) -> its key, first seen wins
     errors: Counter = Counter()  # (version, reason) -> failed requests
+    usage: dict[int, Counter] = defaultdict(Counter)  # version -> requests, predictions, cpu
     for d in deltas:
         key = (d.ab_test_id, d.arm, d.version_id)
         total = sums[key]
@@ -85,6 +91,11 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
                 total[name] += value
         if d.errors:
             errors[d.version_id, d.reason or "error"] += d.errors
+        if d.cpu_us:  # a measured request (batch jobs and feedback price themselves)
+            used = usage[d.version_id]
+            used["requests"] += d.requests
+            used["predictions"] += d.predictions
+            used["cpu_us"] += d.cpu_us
         if d.requests and d.own_unit and d.ab_test_id:
             if d.unit_hash:
                 units.setdefault((d.ab_test_id, d.unit_hash), key)
@@ -100,11 +111,33 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
         )
         for test, unit in cursor.fetchall():
             sums[units[test, unit]]["units"] += 1
-    if errors:
-        # As Django stores a DateTimeField on this database (text on SQLite).
-        minute = connection.ops.adapt_datetimefield_value(
-            datetime.now(UTC).replace(second=0, microsecond=0)
+    # As Django stores a DateTimeField on this database (text on SQLite).
+    minute = connection.ops.adapt_datetimefield_value(
+        datetime.now(UTC).replace(second=0, microsecond=0)
+    )
+    if usage:
+        versions = sorted(usage)
+        cursor.execute(
+            f"INSERT INTO {USAGE_TABLE} (model_version_id, minute, requests, predictions, cpu_us) "
+            "VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(versions))
+            + " ON CONFLICT (model_version_id, minute) DO UPDATE SET "
+            f"requests = {USAGE_TABLE}.requests + excluded.requests, "
+            f"predictions = {USAGE_TABLE}.predictions + excluded.predictions, "
+            f"cpu_us = {USAGE_TABLE}.cpu_us + excluded.cpu_us",
+            [
+                v
+                for version in versions
+                for v in (
+                    version,
+                    minute,
+                    usage[version]["requests"],
+                    usage[version]["predictions"],
+                    usage[version]["cpu_us"],
+                )
+            ],
         )
+    if errors:
         pairs = sorted(errors)
         cursor.execute(
             f"INSERT INTO {ERROR_TABLE} (model_version_id, reason, minute, errors) VALUES "
@@ -124,3 +157,44 @@ def tally_apply(cursor, deltas: Iterable[TallyDelta]) -> None:
         _upsert_sql(len(keys)),
         [v for key in keys for v in (*key, *(sums[key][c] for c in COUNTS))],
     )
+
+
+class WriteCpu:
+    """The serving threads' CPU time spent writing log rows (the COPY or INSERT and its
+    commit, in the request's thread or the log writer's).
+
+    A request's own CPU time goes into the tallies its rows are written with, so it stops
+    at the write; the write's time is known only once its transaction is over. It is kept
+    here, shared out among the versions by the rows each had in the write, and charged with
+    the next write of this process (`drain`). What a process writes last before it stops
+    is not charged.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._us: Counter = Counter()
+
+    def charge(self, seconds: float, deltas: Iterable[TallyDelta]) -> None:
+        rows: Counter = Counter()
+        for d in deltas:
+            if d.cpu_us and d.predictions:
+                rows[d.version_id] += d.predictions
+        total = sum(rows.values())
+        if not total or seconds <= 0:
+            return
+        with self._lock:
+            for version, n in rows.items():
+                self._us[version] += int(seconds * 1e6 * n / total)
+
+    def drain(self) -> list[TallyDelta]:
+        """The CPU time waiting to be charged, as deltas (and forget it)."""
+        with self._lock:
+            waiting, self._us = self._us, Counter()
+        return [TallyDelta(0, "", version, cpu_us=us) for version, us in waiting.items() if us]
+
+    def pending_us(self) -> int:
+        with self._lock:
+            return sum(self._us.values())
+
+
+write_cpu = WriteCpu()

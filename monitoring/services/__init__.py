@@ -1,5 +1,12 @@
-"""Monitoring services: the worker probe, drift monitors and checks."""
+"""Monitoring services: the worker probe, drift monitors and checks, retraining, performance
+history, retention, events and webhooks, costs."""
 
+from monitoring.services.costs import (
+    cost_rate,
+    cost_record,
+    inference_costs_record,
+    storage_costs_record,
+)
 from monitoring.services.drift import (
     DRIFT_CHECKS,
     drift_check_create,
@@ -31,6 +38,10 @@ from monitoring.services.webhooks import (
 )
 
 __all__ = [
+    "cost_rate",
+    "cost_record",
+    "inference_costs_record",
+    "storage_costs_record",
     "DRIFT_CHECKS",
     "drift_check_create",
     "drift_check_run",

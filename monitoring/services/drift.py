@@ -55,7 +55,17 @@ def _enqueue(check: DriftCheck) -> None:
     run_drift_check_task.delay(check.pk)
 
 
-DRIFT_CHECKS = JobRunner(kind="drift", model=DriftCheck, enqueue=_enqueue, label="drift check")
+DRIFT_CHECKS = JobRunner(
+    kind="drift",
+    model=DriftCheck,
+    enqueue=_enqueue,
+    label="drift check",
+    cost_kind="drift_check",
+    cost_owner=lambda check: (
+        check.monitor.registered_model.name,
+        check.model_version.version if check.model_version_id else None,
+    ),
+)
 
 
 # -- monitors ----------------------------------------------------------------------------------

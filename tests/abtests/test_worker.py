@@ -52,6 +52,8 @@ def test_labelled_traffic_is_decided_promoted_and_a_breach_rolled_back(
             "min_labelled_per_arm": 30,
             "mde": 0.2,
             "watch_hours": 1,
+            # latency on a shared CI machine is noise; this test is about the error rate
+            "max_latency_increase": 100,
         },
         format="json",
     )

@@ -138,3 +138,55 @@ def test_the_monitoring_pages_and_api_show_the_history(page_client, api_client):
     assert any(r["requests"] == 4 and r["latency_p50_ms"] == pytest.approx(3.5) for r in listed)
     bad = api_client.get("/api/v1/performance-snapshots/", {"since": "yesterday"})
     assert bad.status_code == 400 and "since" in bad.content.decode()
+
+
+def test_a_longer_range_draws_buckets_of_snapshots_combined():
+    # given three minutes of v1 snapshots in one five-minute bucket, and one in the next
+    from monitoring.selectors import performance_history
+
+    v1 = register("logreg")
+    minutes = [
+        # start, requests, rows, errors, p50, p95, p99, live, estimated
+        (T0, 10, 10, 0, 1.0, 2.0, 3.0, 0.80, 0.70),
+        (T0 + timedelta(minutes=1), 30, 60, 2, 2.0, 4.0, 8.0, 0.82, 0.90),
+        (T0 + timedelta(minutes=2), 0, 0, 1, None, None, None, 0.84, None),
+        (T0 + timedelta(minutes=5), 5, 5, 0, 9.0, 9.0, 9.0, 0.85, 0.5),
+    ]
+    for start, requests, rows, errors, p50, p95, p99, live, estimated in minutes:
+        PerformanceSnapshot.objects.create(
+            registered_model=v1.registered_model,
+            model_version=v1,
+            interval_start=start,
+            interval_seconds=60,
+            requests=requests,
+            rows=rows,
+            errors=errors,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+            rows_per_second=rows / 60,
+            live_accuracy=live,
+            estimated_accuracy=estimated,
+        )
+
+    # when drawn per five minutes
+    first, second = performance_history(
+        v1.registered_model_id, since=T0 - timedelta(hours=1), bucket_seconds=300
+    )
+
+    # then the first bucket sums its counts, weights the percentiles by requests and the
+    # estimate by rows, and keeps the last live accuracy
+    assert (first.interval_start, first.version, first.snapshots) == (T0, 1, 3)
+    assert (first.requests, first.rows, first.errors) == (40, 70, 3)
+    assert first.rows_per_second == pytest.approx(70 / 180)
+    assert first.error_rate == pytest.approx(3 / 43)
+    assert first.latency_p50_ms == pytest.approx((10 * 1.0 + 30 * 2.0) / 40)
+    assert first.latency_p95_ms == pytest.approx((10 * 2.0 + 30 * 4.0) / 40)
+    assert first.latency_p99_ms == pytest.approx((10 * 3.0 + 30 * 8.0) / 40)
+    assert first.estimated_accuracy == pytest.approx((10 * 0.70 + 60 * 0.90) / 70)
+    assert first.live_accuracy == 0.84
+    assert (second.interval_start, second.requests, second.latency_p95_ms) == (
+        T0 + timedelta(minutes=5),
+        5,
+        9.0,
+    )

@@ -103,6 +103,7 @@ def test_navigation_shows_only_tabs_whose_pages_exist(page_client):
         "Drift",
         "A/B Tests",
         "Monitoring",
+        "Costs",
     ]
 
 

@@ -74,6 +74,12 @@ def test_every_series_the_dashboard_and_alerts_use_is_in_a_real_scrape(client, a
         config={},
     )
     Event.objects.create(kind="job.failed", summary="x")
+    # and the serving CPU time of those requests has been priced
+    from datetime import timedelta
+
+    from monitoring.services import inference_costs_record
+
+    assert inference_costs_record(now=timezone.now() + timedelta(hours=2)) >= 1
     every, _ = IntervalSchedule.objects.get_or_create(every=15, period="seconds")
     PeriodicTask.objects.update_or_create(
         name="modelyard-beat-heartbeat",
@@ -98,4 +104,10 @@ def test_every_series_the_dashboard_and_alerts_use_is_in_a_real_scrape(client, a
 
     missing = sorted(name for name in _used() if not present(name))
     assert missing == []
-    assert {"modelyard_queue_depth", "modelyard_training_jobs", "modelyard_events_total"} <= exposed
+    assert {
+        "modelyard_queue_depth",
+        "modelyard_training_jobs",
+        "modelyard_events_total",
+        "modelyard_cost_total",
+        "modelyard_cost_cpu_seconds_total",
+    } <= exposed

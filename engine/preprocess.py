@@ -151,6 +151,17 @@ class TabularPreprocessor:
                 names.append(feature["name"])
         return names
 
+    @property
+    def groups(self) -> list[tuple[str, int, int]]:
+        """(input feature, first expanded column, column count) in order: a categorical
+        feature's one-hot columns (with its missing indicator) form one group."""
+        out, offset = [], 0
+        for feature in self.features:
+            width = len(feature["categories"]) + 1 if feature["kind"] == "categorical" else 1
+            out.append((feature["name"], offset, width))
+            offset += width
+        return out
+
     # -- JSON artifact -------------------------------------------------------------------
 
     def to_dict(self) -> dict:

@@ -477,6 +477,7 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
        metric there.
     4. Evaluate once on the test rows, calibrated; the ECE before calibration is kept too.
     5. Permutation importance of every input feature on the validation rows.
+    6. Mean |SHAP| of every input feature on the reference sample (engine.explain).
     """
     # 1.
     records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
@@ -535,6 +536,15 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
         prepared.preprocessor.feature_names,
         seed=config.seed,
     )
+    # 6. An explanation that fails must not cost the search its model: the reason is kept.
+    from engine.explain import global_importance
+
+    try:
+        test_metrics["shap_importance"] = global_importance(
+            model, prepared.reference_sample, seed=config.seed
+        )
+    except Exception as exc:  # noqa: BLE001 - any explainer error is reported, not raised
+        test_metrics["shap_importance"] = {"error": f"{type(exc).__name__}: {exc}"}
     test_metrics["refit_seconds"] = round(time.monotonic() - started, 3)
     return SearchResult(
         best=best,

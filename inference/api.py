@@ -24,6 +24,7 @@ from inference.serializers import (
 )
 from inference.services import (
     batch_scoring_job_create,
+    explanations_serve,
     feedback_record,
     feedback_record_bulk,
     predictions_serve,
@@ -115,6 +116,51 @@ def predict(request, name: str, *, started: float):
     if served.route.ab_test_id is not None:
         body["ab_test"] = {"id": served.route.ab_test_id, "arm": served.route.arm}
     return json_response(body)
+
+
+EXPLAIN_KEYS = frozenset({"instances", "version", "stage"})
+
+
+@prediction_endpoint(rest_error)
+def explain(request, name: str, *, started: float):
+    """POST /api/v1/models/{name}/explain — the rows and errors of predict, answered with
+    each row's prediction and its SHAP values per input feature (README "Explanations")."""
+    if request.method != "POST":
+        return method_not_allowed("POST", rest_error)
+    payload = read_json_body(request)
+    if not isinstance(payload, dict):
+        raise RequestError(
+            'The body must be a JSON object: {"instances": [{feature: value, ...}, ...]}.',
+            reason="bad_request",
+        )
+    unknown = sorted(set(payload) - EXPLAIN_KEYS)
+    if unknown:
+        raise RequestError(
+            f"Unknown key {unknown[0]!r}; the body takes {', '.join(sorted(EXPLAIN_KEYS))}.",
+            reason="bad_request",
+            field=unknown[0],
+        )
+    if "instances" not in payload:
+        raise RequestError(
+            "The body needs `instances`, a list of rows.", reason="bad_request", field="instances"
+        )
+    version, stage = _version_choice(payload, request.GET)
+    explained = explanations_serve(
+        model_name=name, instances=payload["instances"], version=version, stage=stage
+    )
+    target = explained.target
+    return json_response(
+        {
+            "model": target.model_name,
+            "version": target.version,
+            "stage": target.stage,
+            "class_labels": explained.class_labels,
+            "method": explained.method,
+            "output": "log-odds of the explained class (binary) or its logit (more classes), "
+            "before calibration; base_value + sum(contributions) = output",
+            "explanations": explained.rows(),
+        }
+    )
 
 
 # -- feedback (DRF: not a hot path) ----------------------------------------------------------

@@ -6,6 +6,8 @@ Built once per process per version (see `inference.serving.cache`) from the regi
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +44,7 @@ class ServingModel:
         model_name: str,
         version: int,
         max_rows: int,
+        reference: Callable[[], object] | None = None,
     ):
         self.version_id = version_id
         self.manifest_sha256 = manifest_sha256
@@ -56,6 +59,12 @@ class ServingModel:
         self.estimator = serving_kernel(model.estimator)
         self.calibrator = model.calibrator
         self.feature_names = self.encoder.names
+        # Explanations (engine.explain) need the fitted estimator and, for some families, the
+        # reference sample: built on the first explain request, kept while the version is.
+        self._model = model
+        self._reference = reference
+        self._explainer = None
+        self._explainer_lock = threading.Lock()
         # Warm the estimator (numba loads its compiled kernel on the first call), so the first
         # real request does not pay for it.
         self.predict_encoded(np.zeros((1, len(self.feature_names))))
@@ -83,3 +92,27 @@ class ServingModel:
         labels = self.class_labels
         predicted = [labels[i] for i in predict_indices(proba, self.threshold).tolist()]
         return Scored(proba=proba, labels=predicted, unknown=unknown)
+
+    def explainer(self):
+        """The family's explainer, built once (the reference sample read then)."""
+        with self._explainer_lock:
+            if self._explainer is None:
+                from engine.explain import model_explainer
+
+                if self._reference is None:
+                    raise ValueError(f"{self.model_name} v{self.version} has no reference sample.")
+                self._explainer = model_explainer(self._model, self._reference())
+            return self._explainer
+
+    def explain_rows(self, instances) -> tuple[Scored, object]:
+        """Score and explain row objects (validated as for predict; RequestError): each row
+        for the class it is predicted as (engine.explain.Explanation)."""
+        from engine.explain import explain
+
+        columns = self.encoder.columns_from_rows(instances)
+        expanded, unknown = self.encoder.encode_expanded(columns, len(instances))
+        proba = self.calibrator.apply(self.estimator.predict_proba(expanded))
+        indices = predict_indices(proba, self.threshold)
+        labels = self.class_labels
+        scored = Scored(proba=proba, labels=[labels[i] for i in indices.tolist()], unknown=unknown)
+        return scored, explain(self.explainer(), expanded, self.preprocessor.groups, indices)

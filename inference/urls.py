@@ -7,6 +7,7 @@ from inference import api, v2, views
 
 api_urlpatterns = [
     path("models/<slug:name>/predict", api.predict, name="predict"),
+    path("models/<slug:name>/explain", api.explain, name="explain"),
     path("predictions/<str:prediction_id>/feedback", api.prediction_feedback, name="feedback"),
     path("feedback", api.bulk_feedback, name="feedback_bulk"),
 ]

@@ -3,6 +3,7 @@ CSV in the background and follow the job."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -21,11 +22,19 @@ from core.errors import Conflict, DomainError
 from core.uploads import upload_form_refusing_oversize
 from inference import selectors
 from inference.batch import use_batch_upload_limit
+from inference.charts import waterfall_chart
 from inference.forms import BatchScoringForm, FeedbackForm, PredictionForm
 from inference.models import BatchScoringJob, PredictionLog
-from inference.services import batch_scoring_job_create, feedback_record, predictions_serve
+from inference.services import (
+    batch_scoring_job_create,
+    explanations_serve,
+    feedback_record,
+    predictions_serve,
+)
 from inference.validation import RequestError
 from registry.selectors import Stage, registered_model_get, registered_model_summaries
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from registry.models import ModelVersion, RegisteredModel
@@ -110,6 +119,26 @@ def _probability_chart(class_labels: list[str], probabilities: list[float], labe
     }
 
 
+def _explanation(name: str, instance: dict, version: int) -> dict | None:
+    """The row just predicted, explained by the version that answered (None, with the
+    reason logged, when it cannot be: the page still shows the prediction)."""
+    try:
+        explained = explanations_serve(model_name=name, instances=[instance], version=version)
+    except DomainError as exc:
+        logger.warning("predict page: no explanation for %s v%s: %s", name, version, exc)
+        return None
+    item = explained.rows()[0]
+    top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
+    return {
+        "method": explained.method,
+        "explained_class": item["explained_class"],
+        "output": item["output"],
+        "base_value": item["base_value"],
+        "top": top,
+        "chart": waterfall_chart(item),
+    }
+
+
 def _recent_rows(name: str) -> list[dict]:
     rows = []
     for p in selectors.prediction_list_recent(model_name=name, limit=RECENT_PREDICTIONS):
@@ -159,6 +188,8 @@ def _render_page(
         example = version.input_example[0] if version.input_example else None
         form = PredictionForm(features=version.signature.get("features", []), example=example)
     charts = [result["chart"]] if result else []
+    if result and result.get("explanation"):
+        charts.append(result["explanation"]["chart"])
     return render(
         request,
         "inference/prediction_form.html",
@@ -215,6 +246,7 @@ def predict_model(request, name: str):
                 "ab_test": served.route.ab_test_id,
                 "arm": served.route.arm,
                 "chart": _probability_chart(served.class_labels, probabilities, row["label"]),
+                "explanation": _explanation(name, form.row(), served.target.version),
             }
     return _render_page(
         request, model, version, form=form, result=result, status=400 if form.errors else 200

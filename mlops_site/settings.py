@@ -446,6 +446,8 @@ PREDICTION_LOG_BUFFER_ROWS = env_int("PREDICTION_LOG_BUFFER_ROWS", 100_000)
 # keep predicting for up to this many seconds); 0 looks the token up on every request.
 TOKEN_AUTH_CACHE_SECONDS = env_float("TOKEN_AUTH_CACHE_SECONDS", 10.0)
 FEEDBACK_MAX_ITEMS = env_int("FEEDBACK_MAX_ITEMS", 10_000)
+# Rows per explain request (SHAP costs more than a prediction; see bench/explain.py).
+EXPLAIN_MAX_ROWS = env_int("EXPLAIN_MAX_ROWS", 1_000)
 # Batch scoring: the largest CSV accepted, and rows scored per chunk (progress is per chunk).
 BATCH_SCORING_MAX_BYTES = env_int("BATCH_SCORING_MAX_BYTES", 200 * 1024 * 1024)
 BATCH_SCORING_CHUNK_ROWS = env_int("BATCH_SCORING_CHUNK_ROWS", 5_000)

@@ -225,6 +225,29 @@ def importance_chart(version: ModelVersion) -> dict | None:
     return _chart("importance", "Feature importance (permutation)", figure)
 
 
+def shap_importance_chart(version: ModelVersion) -> dict | None:
+    """Mean |SHAP| of each input feature on the reference sample (engine.explain), largest on
+    top: how far, on average, each feature moves a prediction's log-odds."""
+    shap = (version.metrics or {}).get("shap_importance") or {}
+    ranked = sorted((shap.get("values") or {}).items(), key=lambda item: item[1])[
+        -MAX_IMPORTANCE_BARS:
+    ]
+    if not ranked:
+        return None
+    figure = horizontal_bars(
+        [name for name, _ in ranked],
+        rounded([value for _, value in ranked], 5),
+        x_title="mean |SHAP| (log-odds)",
+        marker={"color": ORANGE},
+        hovertemplate="%{y}: %{x}<extra></extra>",
+    )
+    return _chart(
+        "shap-importance",
+        f"Feature importance (mean |SHAP|, {shap.get('rows', 0)} reference rows)",
+        figure,
+    )
+
+
 def model_version_charts(version: ModelVersion) -> list[dict]:
     """Every figure of a version's page that its metrics hold data for."""
     builders = (
@@ -233,6 +256,7 @@ def model_version_charts(version: ModelVersion) -> list[dict]:
         precision_recall_chart,
         calibration_chart,
         importance_chart,
+        shap_importance_chart,
     )
     return [chart for build in builders if (chart := build(version)) is not None]
 

@@ -277,3 +277,23 @@ def storage_inventory() -> list[dict]:
         for d in Dataset.objects.order_by("id")
     ]
     return items
+
+
+def model_version_reference(version: ModelVersion):
+    """The version's reference sample (raw training rows) as a DataFrame, its checksum
+    verified: FileNotFoundError when it is missing, ValueError when it changed."""
+    import hashlib
+
+    from core import csvfiles
+
+    path = version.reference_file
+    if path is None or not path.exists():
+        raise FileNotFoundError(f"The reference sample of {version} is missing.")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if version.reference_sha256 and digest != version.reference_sha256:
+        raise ValueError(
+            f"The reference sample of {version} failed its checksum "
+            f"(expected {version.reference_sha256}, found {digest})."
+        )
+    return csvfiles.read_frame(path, ",")

@@ -174,6 +174,7 @@ def model_detail(request, name: str):
 @require_GET
 def version_detail(request, name: str, version: int):
     mv = _version_or_404(name, version)
+    services.model_version_shap_importance(version=mv)  # older versions: computed once
     charts = registry_charts.model_version_charts(mv)
     allowed = ALLOWED_TRANSITIONS.get(mv.stage, set())
     actions = [

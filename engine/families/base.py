@@ -243,11 +243,8 @@ class FamilyAdapter(ABC):
     def serving(self, estimator: FittedEstimator) -> ServingKernel:
         """The estimator as plain arrays for serving, with the same probabilities."""
 
+    @abstractmethod
     def explainer(self, estimator: FittedEstimator, background: np.ndarray):
-        """Per-feature contributions on the expanded matrix, for explanations.
-
-        Not built yet: SHAP explanations (TreeExplainer for HGB, LinearExplainer for logistic
-        regression, a gradient or kernel explainer for the MLP) will implement this per
-        family, so the explanation service never branches on a family's name.
-        """
-        raise NotImplementedError(f"The {self.name!r} family has no explainer yet.")
+        """Per-feature contributions on the expanded matrix (an `engine.explain.
+        FamilyExplainer`): `background` is expanded rows of the reference sample, for the
+        families whose method needs one."""

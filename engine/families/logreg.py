@@ -76,5 +76,34 @@ class LogisticRegressionAdapter(SkopsAdapter):
     def serving(self, estimator: SklearnEstimator) -> LinearServing:
         return LinearServing(estimator)
 
+    def explainer(self, estimator: SklearnEstimator, background: np.ndarray) -> LinearExplainer:
+        return LinearExplainer(estimator, background)
+
+
+class LinearExplainer:
+    """shap.LinearExplainer, interventional: phi_j = w_j (x_j - mean of x_j over the
+    background), for each class's logit (engine.explain)."""
+
+    method = "linear-interventional"
+
+    def __init__(self, estimator: SklearnEstimator, background: np.ndarray):
+        import shap
+
+        sk = estimator.estimator
+        self.coef = np.asarray(sk.coef_, dtype=np.float64)
+        self.intercept = np.asarray(sk.intercept_, dtype=np.float64)
+        self._shap = shap.LinearExplainer(
+            (self.coef, self.intercept), np.asarray(background, dtype=np.float64)
+        )
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float64) @ self.coef.T + self.intercept
+
+    def shap(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from engine.explain import normalise
+
+        values = self._shap.shap_values(np.asarray(X, dtype=np.float64))
+        return normalise(self._shap.expected_value, values)
+
 
 ADAPTER = LogisticRegressionAdapter()

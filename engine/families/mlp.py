@@ -140,5 +140,16 @@ class MLPAdapter(FamilyAdapter):
     def serving(self, estimator: FittedEstimator) -> MLPServing:
         return MLPServing(estimator)
 
+    def explainer(self, estimator: FittedEstimator, background: np.ndarray):
+        """DeepLIFT's Rescale rule on the serving weights against `background` rows
+        (engine.explain.DeepLiftExplainer; why this one, there)."""
+        from engine.explain import BACKGROUND_ROWS, DeepLiftExplainer
+
+        background = np.asarray(background, dtype=np.float64)
+        if len(background) > BACKGROUND_ROWS:
+            picks = np.random.default_rng(0).choice(len(background), BACKGROUND_ROWS, False)
+            background = background[np.sort(picks)]
+        return DeepLiftExplainer(MLPServing(estimator).layers, background)
+
 
 ADAPTER = MLPAdapter()

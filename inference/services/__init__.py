@@ -12,11 +12,18 @@ from inference.services.feedback import (
     feedback_record_bulk,
 )
 from inference.services.prediction_log import prediction_logs_prune, prediction_logs_write
-from inference.services.serving import Served, predictions_serve
+from inference.services.serving import (
+    Explained,
+    Served,
+    explanations_serve,
+    predictions_serve,
+)
 from inference.serving.cache import model_cache
 from inference.serving.routing import Route, RouteRequest, register_router, unregister_router
 
 __all__ = [
+    "Explained",
+    "explanations_serve",
     "FeedbackOutcome",
     "Route",
     "RouteRequest",

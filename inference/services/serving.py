@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from core.errors import Conflict
 from inference import metrics
 from inference.ids import new_prediction_ids
 from inference.models import PredictionLog
@@ -193,4 +194,70 @@ def _rows_from_columns(columns: dict, names: list[str], n: int) -> list[dict]:
     ]
     return (
         [dict(zip(names, values, strict=True)) for values in zip(*lists, strict=True)] if n else []
+    )
+
+
+# -- explanations ----------------------------------------------------------------------------
+
+
+@dataclass
+class Explained:
+    target: Target
+    class_labels: list[str]
+    scored: Scored
+    explanation: object  # engine.explain.Explanation
+    method: str
+
+    def rows(self) -> list[dict]:
+        """Per row: the prediction, the class explained (the predicted one), its raw score,
+        the base value and one contribution per input feature (the REST answer)."""
+        e = self.explanation
+        return [
+            {
+                "label": label,
+                "probabilities": probabilities,
+                "explained_class": self.class_labels[int(e.classes[i])],
+                "output": float(e.outputs[i]),
+                "base_value": float(e.base_values[i]),
+                "contributions": dict(
+                    zip(e.feature_names, e.contributions[i].tolist(), strict=True)
+                ),
+            }
+            for i, (label, probabilities) in enumerate(
+                zip(
+                    self.scored.labels,
+                    self.scored.probability_dicts(self.class_labels),
+                    strict=True,
+                )
+            )
+        ]
+
+
+def explanations_serve(
+    *, model_name: str, instances, version: int | None = None, stage: str | None = None
+) -> Explained:
+    """Predict and explain `instances` (row objects, validated as for predict) with the
+    version that `version` or `stage` names, else production; nothing is logged (an
+    explanation is not a served prediction). Raises NotFound, Conflict (a version whose
+    reference sample is missing or changed), RequestError."""
+    if isinstance(instances, list) and len(instances) > settings.EXPLAIN_MAX_ROWS:
+        raise RequestError(
+            f"The batch has {len(instances)} rows; the limit is {settings.EXPLAIN_MAX_ROWS} "
+            "per explain request.",
+            reason="too_many_rows",
+            field="instances",
+        )
+    target = model_cache.resolve(model_name, version=version, stage=stage)
+    serving = model_cache.get(target)
+    try:
+        method = serving.explainer().method  # built on first use: reads the reference sample
+    except (FileNotFoundError, ValueError) as exc:
+        raise Conflict(f"Cannot explain {model_name} v{target.version}: {exc}") from exc
+    scored, explanation = serving.explain_rows(instances)
+    return Explained(
+        target=target,
+        class_labels=serving.class_labels,
+        scored=scored,
+        explanation=explanation,
+        method=method,
     )

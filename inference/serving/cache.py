@@ -29,6 +29,7 @@ from registry.selectors import (
     Stage,
     model_version_get_by_id,
     model_version_list_by_name,
+    model_version_reference,
     registered_model_exists,
 )
 
@@ -150,6 +151,7 @@ def _load(target: Target):
         model_name=version.registered_model.name,
         version=version.version,
         max_rows=settings.PREDICT_MAX_ROWS,
+        reference=lambda: model_version_reference(version),
     )
 
 

@@ -69,6 +69,52 @@ PREDICT_RESPONSE = {
         },
     },
 }
+EXPLAIN_REQUEST = {
+    "type": "object",
+    "required": ["instances"],
+    "properties": {
+        key: PREDICT_REQUEST["properties"][key] for key in ("instances", "version", "stage")
+    },
+}
+EXPLAIN_RESPONSE = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "version": {"type": "integer"},
+        "stage": {"type": "string"},
+        "class_labels": {"type": "array", "items": {"type": "string"}},
+        "method": {
+            "type": "string",
+            "enum": ["tree-path-dependent", "linear-interventional", "deeplift-rescale"],
+        },
+        "output": {"type": "string", "description": "What `output` and the values measure."},
+        "explanations": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "label": {"type": "string"},
+                    "probabilities": {
+                        "type": "object",
+                        "additionalProperties": {"type": "number"},
+                    },
+                    "explained_class": {"type": "string"},
+                    "output": {
+                        "type": "number",
+                        "description": "The explained class's log-odds (binary) or logit.",
+                    },
+                    "base_value": {"type": "number"},
+                    "contributions": {
+                        "type": "object",
+                        "description": "One SHAP value per input feature (one-hot columns "
+                        "summed back into their feature); base_value plus their sum is output.",
+                        "additionalProperties": {"type": "number"},
+                    },
+                },
+            },
+        },
+    },
+}
 V2_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}}
 V2_TENSOR = {
     "type": "object",
@@ -111,6 +157,29 @@ def add_prediction_paths(result, generator, request, public):
                 "content": {"application/json": {"schema": PREDICT_REQUEST}},
             },
             "responses": {"200": _json(PREDICT_RESPONSE, "One answer per row."), **errors},
+        }
+    }
+    result["paths"]["/api/v1/models/{name}/explain"] = {
+        "post": {
+            "operationId": "models_explain",
+            "summary": "Explain rows: each prediction with its SHAP values per input feature",
+            "tags": ["predict"],
+            "parameters": [
+                NAME,
+                {"name": "version", "in": "query", "schema": {"type": "integer"}},
+                {"name": "stage", "in": "query", "schema": {"type": "string"}},
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": EXPLAIN_REQUEST}},
+            },
+            "responses": {
+                "200": _json(EXPLAIN_RESPONSE, "One explanation per row."),
+                **errors,
+                "409": _json(
+                    ERROR, "The version failed its checksums or its reference sample is missing."
+                ),
+            },
         }
     }
     v2_errors = {

@@ -10,7 +10,6 @@ or an uploaded CSV. The statistics are engine.drift's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -37,7 +36,7 @@ from engine.performance import performance_check
 from engine.values import boolean_values, category_strings, json_safe
 from inference.selectors import prediction_window
 from monitoring.models import DriftCheck, DriftMonitor
-from registry.selectors import model_version_production_of
+from registry.selectors import model_version_production_of, model_version_reference
 
 if TYPE_CHECKING:
     from registry.models import ModelVersion, RegisteredModel
@@ -280,17 +279,7 @@ def drift_check_create(
 
 
 def _reference(version: ModelVersion) -> pd.DataFrame:
-    path = version.reference_file
-    if path is None or not path.exists():
-        raise FileNotFoundError(f"The reference sample of {version} is missing.")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if version.reference_sha256 and digest != version.reference_sha256:
-        raise ValueError(
-            f"The reference sample of {version} failed its checksum "
-            f"(expected {version.reference_sha256}, found {digest})."
-        )
-    return csvfiles.read_frame(path, ",")
+    return model_version_reference(version)
 
 
 def _window(check: DriftCheck) -> tuple[list[tuple], object, object]:

@@ -13,6 +13,7 @@ from registry.services.versions import (
     model_version_mark_corrupt,
     model_version_promote,
     model_version_register,
+    model_version_shap_importance,
     model_version_transition,
 )
 from registry.synthetic import REFERENCE as SYNTHETIC_REFERENCE
@@ -33,5 +34,6 @@ __all__ = [
     "model_version_mark_corrupt",
     "model_version_promote",
     "model_version_register",
+    "model_version_shap_importance",
     "model_version_transition",
 ]

@@ -300,3 +300,31 @@ def model_version_derived_write(*, version: ModelVersion, name: str, data: bytes
         Path(handle.name).unlink(missing_ok=True)
         raise
     return path
+
+
+def model_version_shap_importance(*, version: ModelVersion) -> dict | None:
+    """The version's global SHAP importance (engine.explain.global_importance): stored with its
+    metrics at registration; computed and stored on first use for a version registered before
+    explanations existed. None (logged) when it cannot be computed."""
+    stored = (version.metrics or {}).get("shap_importance")
+    if stored is not None or version.is_corrupt:
+        return stored
+    reference = version.reference_file
+    if reference is None or not reference.exists() or not version.artifact_dir.is_dir():
+        return None  # nothing to compute from; loading would flag the version corrupt
+    from engine.explain import global_importance
+    from registry.selectors import model_version_reference
+
+    try:
+        value = global_importance(
+            model_version_load(version=version), model_version_reference(version)
+        )
+    except (Conflict, FileNotFoundError, ValueError) as exc:
+        logger.warning("no SHAP importance for %s: %s", version, exc)
+        return None
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        locked.metrics = {**(locked.metrics or {}), "shap_importance": value}
+        locked.save(update_fields=["metrics"])
+    version.metrics = locked.metrics
+    return value

@@ -111,6 +111,9 @@ class NaiveBayesAdapter(SkopsAdapter):
     def serving(self, estimator):
         return estimator  # scikit-learn's own predict_proba
 
+    def explainer(self, estimator, background):
+        raise NotImplementedError("not explained in this test")
+
 
 def test_a_new_family_needs_only_its_adapter(tmp_path, monkeypatch):
     # given a family registered in ADAPTERS and nowhere else

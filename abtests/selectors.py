@@ -149,3 +149,18 @@ def sample_size_answer(*, baseline: float, mde: float, alpha: float, power: floa
             "challenger": seq_challenger,
         },
     }
+
+
+def abtest_decisions_of_version(version_id: int, *, limit: int = 50) -> list[dict]:
+    """Decisions, promotions and rollbacks of the tests the version was in (model cards)."""
+    from django.db.models import Q
+
+    decisions = (
+        Decision.objects.filter(Q(test__champion_id=version_id) | Q(test__challenger_id=version_id))
+        .filter(kind__in=[Decision.Kind.DECIDED, Decision.Kind.ROLLED_BACK, Decision.Kind.STOPPED])
+        .order_by("created_at")[:limit]
+    )
+    return [
+        {"at": d.created_at, "test": d.test_id, "kind": d.kind, "sentence": d.sentence}
+        for d in decisions
+    ]

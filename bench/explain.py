@@ -14,7 +14,8 @@ per family and batch size, the median and the 95th percentile of `--repeat` runs
   one-hot grouping only);
 - endpoint: `POST /api/v1/models/adult-<family>/explain` through Django's test client with a
   token (JSON parsing, validation, prediction, explanation, the JSON answer; no HTTP server),
-  after one warm-up request that builds the explainer (timed on its own as "first request").
+  after one warm-up request that builds the explainer (timed on its own as "first request");
+- card: `registry.cards` gathering the version's facts and writing its README.md and JSON.
 
 It prints numbers only: no thresholds, no pass/fail.
 """
@@ -125,6 +126,14 @@ def run(repeat: int) -> None:
         started = time.perf_counter()
         post(1)
         first_ms = (time.perf_counter() - started) * 1000
+        from registry.cards import card_facts, card_json, card_markdown
+
+        def card(version=version):
+            facts = card_facts(version)
+            card_markdown(facts)
+            card_json(facts)
+
+        card_ms, _ = timings(card, 10)
         for n in (1, 100):
             X = model.preprocessor.transform(result.reference_sample.head(n))
             classes = predicted_classes(model, X)
@@ -144,6 +153,7 @@ def run(repeat: int) -> None:
                     f"{api_p95:.2f}",
                     f"{first_ms:.0f}" if n == 1 else "",
                     f"{global_ms:.0f}" if n == 1 else "",
+                    f"{card_ms:.0f}" if n == 1 else "",
                 ]
             )
     shutil.rmtree(scratch, ignore_errors=True)
@@ -157,6 +167,7 @@ def run(repeat: int) -> None:
         "endpoint p95 ms",
         "first request ms",
         "global importance ms",
+        "card ms",
     ]
     widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
     print(f"\nExplanation latency ({repeat} runs a cell)\n")
@@ -167,7 +178,8 @@ def run(repeat: int) -> None:
     print(
         "\nEndpoint: the whole view through Django's test client (no HTTP server). First "
         "request: the one that reads the reference sample and builds the explainer. Global "
-        "importance: mean |SHAP| over 500 reference rows, computed once at registration."
+        "importance: mean |SHAP| over 500 reference rows, computed once at registration. Card: "
+        "the model card's facts from the records, its README.md and its JSON (median of 10)."
     )
 
 

@@ -131,6 +131,7 @@ class PreparedData:
     categorical_indices: list[int]
     reference_sample: pd.DataFrame
     input_example: list[dict]
+    test_features: pd.DataFrame | None = None  # the test rows' raw inputs (model cards)
     _resampled: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -246,6 +247,7 @@ def prepare_data(frame: pd.DataFrame, config: SearchConfig, *, columns: list[dic
         categorical_indices=preprocessor.categorical_indices,
         reference_sample=reference,
         input_example=input_example,
+        test_features=frame.iloc[test_idx][preprocessor.feature_names].reset_index(drop=True),
     )
 
 
@@ -478,6 +480,8 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
     4. Evaluate once on the test rows, calibrated; the ECE before calibration is kept too.
     5. Permutation importance of every input feature on the validation rows.
     6. Mean |SHAP| of every input feature on the reference sample (engine.explain).
+    7. Bootstrap intervals of the test metrics and metrics per slice of every categorical
+       feature (engine.card), for the model card.
     """
     # 1.
     records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
@@ -545,6 +549,13 @@ def finalize(prepared: PreparedData, config: SearchConfig, *, study: optuna.Stud
         )
     except Exception as exc:  # noqa: BLE001 - any explainer error is reported, not raised
         test_metrics["shap_importance"] = {"error": f"{type(exc).__name__}: {exc}"}
+    # 7. The model card's intervals and slices, from the test rows.
+    if prepared.test_features is not None:
+        from engine.card import card_evaluation
+
+        test_metrics["card"] = card_evaluation(
+            model, prepared.test_features, prepared.y_test, seed=config.seed
+        )
     test_metrics["refit_seconds"] = round(time.monotonic() - started, 3)
     return SearchResult(
         best=best,

@@ -25,6 +25,7 @@ from registry.api import (
     ModelVersionViewSet,
     RegisteredModelViewSet,
     StageTransitionViewSet,
+    version_card,
 )
 from training.api import TrainingJobViewSet
 
@@ -66,6 +67,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/ab-tests/sample-size", SampleSizeView.as_view(), name="ab_sample_size"),
     path("api/v1/costs/report", CostReportView.as_view(), name="cost_report"),
+    path("api/v1/versions/<int:pk>/card", version_card, name="version_card"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

@@ -577,3 +577,20 @@ def training_job_cost(job_id: int) -> dict | None:
     currency = rows.values_list("currency", flat=True).first()
     price = rows.values_list("unit_price", flat=True).first()
     return {**totals, "amount": _decimal(totals["amount"]), "currency": currency, "price": price}
+
+
+def drift_checks_of_version(version_id: int, *, limit: int = 20) -> list[dict]:
+    """The version's newest finished drift checks, newest first (model cards)."""
+    checks = DriftCheck.objects.filter(
+        model_version_id=version_id, status=DriftCheck.Status.SUCCEEDED
+    ).order_by("-created_at")[:limit]
+    return [
+        {
+            "at": c.created_at,
+            "check": c.pk,
+            "verdict": c.verdict,
+            "drift_share": c.drift_share,
+            "drifted": list(c.drifted_features),
+        }
+        for c in checks
+    ]

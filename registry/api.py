@@ -1,11 +1,12 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action, api_view
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from core.csvfiles import human_bytes
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.permissions import IsStaff
 from core.uploads import upload_too_large
 from registry import selectors, services
@@ -162,3 +163,36 @@ class StageTransitionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         return StageTransition.objects.select_related("model_version__registered_model")
+
+
+class CardQuery(serializers.Serializer):
+    output = serializers.ChoiceField(
+        choices=["json", "md"],
+        default="json",
+        help_text="json: Model Card Toolkit fields; md: the Hugging Face README.md.",
+    )
+    slices = serializers.CharField(
+        required=False, help_text="Comma-separated categorical features to slice the metrics by."
+    )
+
+
+@extend_schema(parameters=[CardQuery], responses=OpenApiTypes.OBJECT)
+@api_view(["GET"])
+def version_card(request, pk: int):
+    """GET /api/v1/versions/{id}/card: the version's model card, generated from the records
+    now, as Model Card Toolkit JSON (default) or the Hugging Face README.md (?output=md)."""
+    from django.http import HttpResponse
+
+    from registry import cards
+
+    query = CardQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    version = ModelVersion.objects.select_related("registered_model").filter(pk=pk).first()
+    if version is None:
+        raise NotFound(f"There is no model version {pk}.")
+    facts = cards.card_facts(
+        version, slices=cards.parse_slices(query.validated_data.get("slices"), version)
+    )
+    if query.validated_data["output"] == "md":
+        return HttpResponse(cards.card_markdown(facts), content_type="text/markdown; charset=utf-8")
+    return Response(cards.card_json(facts))

@@ -22,6 +22,18 @@ urlpatterns = [
         name="version_detail",
     ),
     path(
+        "models/<slug:name>/versions/<int:version>/README.md",
+        views.version_card,
+        {"fmt": "md"},
+        name="version_card_md",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/card.json",
+        views.version_card,
+        {"fmt": "json"},
+        name="version_card_json",
+    ),
+    path(
         "models/<slug:name>/versions/<int:version>/transition/",
         views.version_transition,
         name="version_transition",

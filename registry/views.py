@@ -1,14 +1,14 @@
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import DomainError
 from core.permissions import staff_required
 from core.uploads import upload_form_refusing_oversize
+from registry import cards, selectors, services
 from registry import charts as registry_charts
-from registry import selectors, services
 from registry.forms import DatasetTargetForm, DatasetUploadForm, SyntheticDatasetForm
 from registry.models import Dataset, ModelVersion, RegisteredModel
 from registry.services.versions import ALLOWED_TRANSITIONS
@@ -135,6 +135,37 @@ STAGE_ACTIONS = [
 ]
 
 
+def _slices_param(request) -> str | None:
+    """?slices=a,b or repeated ?slice=a&slice=b (the page's checkboxes); None when absent."""
+    if "slices" in request.GET:
+        return request.GET["slices"]
+    if "slice" in request.GET or "card" in request.GET:
+        return ",".join(request.GET.getlist("slice"))
+    return None
+
+
+def _card_query(picked: list[str] | None) -> str:
+    return "" if picked is None else "?slices=" + ",".join(picked)
+
+
+@require_GET
+def version_card(request, name: str, version: int, fmt: str):
+    """The version's model card as README.md (Hugging Face) or card.json (Model Card
+    Toolkit), generated from the records now; ?slices= picks the sliced features."""
+    mv = _version_or_404(name, version)
+    facts = cards.card_facts(mv, slices=cards.parse_slices(_slices_param(request), mv))
+    if fmt == "json":
+        response = JsonResponse(cards.card_json(facts), json_dumps_params={"indent": 2})
+        filename = f"{name}-v{version}.card.json"
+    else:
+        response = HttpResponse(
+            cards.card_markdown(facts), content_type="text/markdown; charset=utf-8"
+        )
+        filename = "README.md"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 def _version_or_404(name: str, version: int) -> ModelVersion:
     try:
         return selectors.model_version_get(name, version)
@@ -175,6 +206,9 @@ def model_detail(request, name: str):
 def version_detail(request, name: str, version: int):
     mv = _version_or_404(name, version)
     services.model_version_shap_importance(version=mv)  # older versions: computed once
+    picked = cards.parse_slices(_slices_param(request), mv)
+    facts = cards.card_facts(mv, slices=picked)
+    card = cards.card_markdown(facts)
     charts = registry_charts.model_version_charts(mv)
     allowed = ALLOWED_TRANSITIONS.get(mv.stage, set())
     actions = [
@@ -203,6 +237,10 @@ def version_detail(request, name: str, version: int):
             "job": job,
             "trial_count": job.trials.count() if job else None,
             "artifact_files": sorted((mv.artifact_files or {}).items()),
+            "card_html": cards.card_html(card),
+            "card_slices": facts["slice_choices"],
+            "card_picked": list(facts["slices"]),
+            "card_query": _card_query(picked),
         },
     )
 

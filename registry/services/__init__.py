@@ -8,6 +8,7 @@ from registry.services.datasets import (
 )
 from registry.services.versions import (
     model_version_archive,
+    model_version_card_evaluation,
     model_version_derived_write,
     model_version_load,
     model_version_mark_corrupt,
@@ -29,6 +30,7 @@ __all__ = [
     "dataset_ingest",
     "dataset_set_target",
     "model_version_archive",
+    "model_version_card_evaluation",
     "model_version_derived_write",
     "model_version_load",
     "model_version_mark_corrupt",

@@ -328,3 +328,54 @@ def model_version_shap_importance(*, version: ModelVersion) -> dict | None:
         locked.save(update_fields=["metrics"])
     version.metrics = locked.metrics
     return value
+
+
+def model_version_card_evaluation(*, version: ModelVersion) -> dict | None:
+    """The model card's bootstrap intervals and slices (engine.card.card_evaluation): stored
+    with the metrics at registration; for an older version recomputed once from its training
+    job's split of its dataset (the same seed and fractions give the same test rows) and
+    stored. None when there is nothing to compute from (no job, no dataset file, corrupt)."""
+    stored = (version.metrics or {}).get("card")
+    if stored is not None or version.is_corrupt:
+        return stored
+    job, dataset = version.training_job, version.dataset
+    if job is None or dataset is None or not dataset.absolute_path.exists():
+        return None
+    if not version.artifact_dir.is_dir():
+        return None
+    from core import csvfiles
+    from engine.card import card_evaluation
+    from engine.search import SearchConfig, prepare_data
+
+    c = job.config or {}
+    config = SearchConfig(
+        target=c["target"],
+        families=list(c["families"]),
+        imbalance=list(c["imbalance"]),
+        metric=c["metric"],
+        n_trials=job.n_trials,
+        seed=c.get("seed", 0),
+        val_fraction=c.get("val_fraction", 0.15),
+        test_fraction=c.get("test_fraction", 0.15),
+    )
+    try:
+        frame = csvfiles.read_frame(dataset.absolute_path, dataset.delimiter)
+        prepared = prepare_data(frame, config, columns=dataset.columns)
+        expected = [f["name"] for f in (version.signature or {}).get("features", [])]
+        if prepared.preprocessor.feature_names != expected:
+            return None
+        value = card_evaluation(
+            model_version_load(version=version),
+            prepared.test_features,
+            prepared.y_test,
+            seed=config.seed,
+        )
+    except (Conflict, OSError, ValueError, KeyError) as exc:
+        logger.warning("no card evaluation for %s: %s", version, exc)
+        return None
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        locked.metrics = {**(locked.metrics or {}), "card": value}
+        locked.save(update_fields=["metrics"])
+    version.metrics = locked.metrics
+    return value

@@ -333,6 +333,8 @@ CELERY_TASK_ROUTES = {
     "abtests.evaluate_due": {"queue": "monitoring"},
     "monitoring.write_performance_snapshots": {"queue": "monitoring"},
     "monitoring.prediction_log_retention": {"queue": "monitoring"},
+    "registry.run_hub_export": {"queue": "batch"},
+    "registry.sweep_stale_hub_exports": {"queue": "monitoring"},
     "monitoring.record_inference_costs": {"queue": "monitoring"},
     "monitoring.record_storage_costs": {"queue": "default"},
     "monitoring.deliver_webhook": {"queue": "default"},
@@ -378,6 +380,7 @@ CELERY_BEAT_SCHEDULE = {
     ),
     "modelyard-prediction-log-retention": _every("monitoring.prediction_log_retention", 3600),
     "modelyard-evaluate-ab-tests": _every("abtests.evaluate_due", ABTEST_EVALUATE_SECONDS),
+    "modelyard-sweep-stale-hub-exports": _every("registry.sweep_stale_hub_exports", 60),
     "modelyard-record-inference-costs": _every(
         "monitoring.record_inference_costs", min(COST_INTERVAL_SECONDS, 600)
     ),
@@ -489,6 +492,15 @@ PREDICTION_LOG_RETENTION_BATCH_ROWS = env_int("PREDICTION_LOG_RETENTION_BATCH_RO
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
 WEBHOOK_RETRY_BASE_SECONDS = env_float("WEBHOOK_RETRY_BASE_SECONDS", 10.0)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 5)
+
+# --- Hugging Face Hub -------------------------------------------------------------------------
+
+# The token exports use when the requesting user stored none, and the Hub they go to.
+HF_TOKEN = env_str("HF_TOKEN")
+HF_ENDPOINT = env_str("HF_ENDPOINT", "https://huggingface.co")
+# The exports' stale sweep (core.jobs): an export writes progress between its steps.
+HUB_EXPORT_HEARTBEAT_TIMEOUT_SECONDS = env_int("HUB_EXPORT_HEARTBEAT_TIMEOUT_SECONDS", 1800)
+HUB_EXPORT_REQUEUE_AFTER_SECONDS = env_int("HUB_EXPORT_REQUEUE_AFTER_SECONDS", 600)
 
 # --- Costs -----------------------------------------------------------------------------------
 

@@ -22,10 +22,12 @@ from monitoring.api import (
 )
 from registry.api import (
     DatasetViewSet,
+    HubExportViewSet,
     ModelVersionViewSet,
     RegisteredModelViewSet,
     StageTransitionViewSet,
     version_card,
+    version_hub_export,
 )
 from training.api import TrainingJobViewSet
 
@@ -46,6 +48,7 @@ router.register("events", EventViewSet, basename="event")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("cost-records", CostRecordViewSet, basename="cost-record")
 router.register("cost-rates", CostRateViewSet, basename="cost-rate")
+router.register("hub-exports", HubExportViewSet, basename="hub-export")
 
 urlpatterns = [
     # The prediction endpoints first: URL resolution walks this list on every request.
@@ -68,6 +71,11 @@ urlpatterns = [
     path("api/v1/ab-tests/sample-size", SampleSizeView.as_view(), name="ab_sample_size"),
     path("api/v1/costs/report", CostReportView.as_view(), name="cost_report"),
     path("api/v1/versions/<int:pk>/card", version_card, name="version_card"),
+    path(
+        "api/v1/versions/<int:pk>/hub-exports",
+        version_hub_export,
+        name="version_hub_export",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),

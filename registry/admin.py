@@ -2,7 +2,14 @@ from django.contrib import admin, messages
 
 from core.errors import DomainError
 from registry import services
-from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
+from registry.models import (
+    Dataset,
+    HubExport,
+    HubToken,
+    ModelVersion,
+    RegisteredModel,
+    StageTransition,
+)
 
 
 @admin.register(Dataset)
@@ -115,3 +122,38 @@ class StageTransitionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the audit trail is append-only
+
+
+@admin.register(HubExport)
+class HubExportAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "model_version",
+        "repo_id",
+        "private",
+        "status",
+        "commit_sha",
+        "created_at",
+    ]
+    list_filter = ["status", "private"]
+    list_select_related = ["model_version__registered_model"]
+
+    def has_add_permission(self, request):
+        return False  # exports start from the version page or the API
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(HubToken)
+class HubTokenAdmin(admin.ModelAdmin):
+    """Who stored a Hub token; the token itself is never shown (only removable)."""
+
+    list_display = ["user", "updated_at"]
+    exclude = ["encrypted"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,7 +1,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -11,12 +11,14 @@ from core.permissions import IsStaff
 from core.uploads import upload_too_large
 from registry import selectors, services
 from registry.filters import ModelVersionFilter, StageTransitionFilter
-from registry.models import ModelVersion, StageTransition
+from registry.models import HubExport, ModelVersion, StageTransition
 from registry.serializers import (
     CreateDatasetInput,
     DatasetListSerializer,
     DatasetSerializer,
     GenerateSyntheticInput,
+    HubExportInput,
+    HubExportSerializer,
     ModelVersionListSerializer,
     ModelVersionSerializer,
     RegisteredModelSerializer,
@@ -196,3 +198,31 @@ def version_card(request, pk: int):
     if query.validated_data["output"] == "md":
         return HttpResponse(cards.card_markdown(facts), content_type="text/markdown; charset=utf-8")
     return Response(cards.card_json(facts))
+
+
+class HubExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Exports of versions to the Hugging Face Hub: status, progress, commit and URL, or the
+    failure's reason. Start one with POST /api/v1/versions/{id}/hub-exports (staff)."""
+
+    serializer_class = HubExportSerializer
+    queryset = HubExport.objects.select_related("model_version__registered_model")
+
+
+@extend_schema(request=HubExportInput, responses={202: HubExportSerializer})
+@api_view(["POST"])
+@permission_classes([IsStaff])
+def version_hub_export(request, pk: int):
+    """Queue an export of the version to a Hub repository (private unless asked otherwise);
+    a worker runs it. The token is HF_TOKEN or the user's stored one, never in an answer."""
+    data = HubExportInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    version = ModelVersion.objects.select_related("registered_model").filter(pk=pk).first()
+    if version is None:
+        raise NotFound(f"There is no model version {pk}.")
+    job = services.hub_export_create(
+        version=version,
+        repo_id=data.validated_data["repo_id"],
+        private=data.validated_data["private"],
+        actor=request.user,
+    )
+    return Response(HubExportSerializer(job).data, status=status.HTTP_202_ACCEPTED)

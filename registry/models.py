@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.models import Job, UncancellableJobStatus
+
 
 class Dataset(models.Model):
     class Origin(models.TextChoices):
@@ -9,6 +11,7 @@ class Dataset(models.Model):
         BUILTIN = "builtin", "Built-in"
         SYNTHETIC = "synthetic", "Synthetic"
         RETRAINING = "retraining", "Retraining (training data + labelled predictions)"
+        IMPORTED = "imported", "Imported (an exported version's reference sample)"
 
     class TargetKind(models.TextChoices):
         BINARY = "binary", "Binary"
@@ -115,6 +118,10 @@ class ModelVersion(models.Model):
     # Set when a load found files that do not match their checksums; never served then.
     integrity_error = models.TextField(blank=True)
     description = models.TextField(blank=True)
+    # The last export to the Hugging Face Hub (registry.services.hub).
+    hub_repo_id = models.CharField(max_length=200, blank=True)
+    hub_commit = models.CharField(max_length=64, blank=True)
+    hub_url = models.URLField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -189,3 +196,45 @@ class StageTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version}: {self.from_stage} -> {self.to_stage}"
+
+
+class HubExport(Job):
+    """One export of a version to a Hugging Face Hub repository, run by a worker
+    (registry.services.hub): its progress, and the commit and URL once it succeeded."""
+
+    Status = UncancellableJobStatus
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="hub_exports"
+    )
+    repo_id = models.CharField(max_length=200)
+    private = models.BooleanField(default=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.CharField(max_length=200, blank=True)
+    files_total = models.PositiveIntegerField(default=0)
+    files_done = models.PositiveIntegerField(default=0)
+    commit_sha = models.CharField(max_length=64, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export of {self.model_version} to {self.repo_id}"
+
+
+class HubToken(models.Model):
+    """A user's own Hugging Face token, encrypted with a key derived from SECRET_KEY; never
+    shown again once stored."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hub_token"
+    )
+    encrypted = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Hub token of {self.user}"

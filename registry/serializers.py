@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from engine import vocabulary
-from registry.models import Dataset, ModelVersion, RegisteredModel, StageTransition
+from registry.models import Dataset, HubExport, ModelVersion, RegisteredModel, StageTransition
 from registry.synthetic import SyntheticParams
 
 
@@ -169,3 +169,33 @@ class RegisteredModelSerializer(serializers.ModelSerializer):
 
 class TransitionInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class HubExportSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model_version.registered_model.name", read_only=True)
+    version = serializers.IntegerField(source="model_version.version", read_only=True)
+
+    class Meta:
+        model = HubExport
+        fields = [
+            "id",
+            "model",
+            "version",
+            "repo_id",
+            "private",
+            "status",
+            "progress",
+            "files_total",
+            "files_done",
+            "commit_sha",
+            "url",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class HubExportInput(serializers.Serializer):
+    repo_id = serializers.CharField(max_length=200, help_text="owner/name on the Hub.")
+    private = serializers.BooleanField(default=True)

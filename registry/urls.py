@@ -14,6 +14,8 @@ urlpatterns = [
     path("datasets/<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
     # Models and their versions
     path("models/", views.model_list, name="model_list"),
+    # before models/<name>/: "import" is not a model's name
+    path("models/import/", views.version_import, name="version_import"),
     path("models/<slug:name>/", views.model_detail, name="model_detail"),
     path("models/<slug:name>/compare/", views.version_compare, name="version_compare"),
     path(
@@ -21,6 +23,17 @@ urlpatterns = [
         views.version_detail,
         name="version_detail",
     ),
+    path(
+        "models/<slug:name>/versions/<int:version>/hub-export",
+        views.version_hub_export,
+        name="version_hub_export",
+    ),
+    path(
+        "models/<slug:name>/versions/<int:version>/hub-exports/rows",
+        views.version_hub_export_rows,
+        name="version_hub_export_rows",
+    ),
+    path("hub-token/", views.hub_token, name="hub_token"),
     path(
         "models/<slug:name>/versions/<int:version>/README.md",
         views.version_card,

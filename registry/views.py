@@ -2,9 +2,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.errors import DomainError
+from core.errors import DomainError, InvalidInput
 from core.permissions import staff_required
 from core.uploads import upload_form_refusing_oversize
 from registry import cards, selectors, services
@@ -135,6 +137,103 @@ STAGE_ACTIONS = [
 ]
 
 
+def _hub_context(request, mv: ModelVersion) -> dict:
+    exports = list(mv.hub_exports.all()[:10])
+    return {
+        "hub_exports": exports,
+        "hub_any_active": any(not job.is_finished for job in exports),
+        "hub_token_source": services.hub_token_source(request.user),
+        "hub_endpoint": settings.HF_ENDPOINT,
+        "hub_default_repo": mv.hub_repo_id or f"{request.user.username}/{mv.registered_model.name}",
+    }
+
+
+@staff_required
+@require_POST
+def version_hub_export(request, name: str, version: int):
+    mv = _version_or_404(name, version)
+    try:
+        services.hub_export_create(
+            version=mv,
+            repo_id=request.POST.get("repo_id", ""),
+            private=bool(request.POST.get("private")),
+            actor=request.user,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Export queued; a worker uploads it.")
+    return redirect(reverse("registry:version_detail", args=[name, version]) + "#hub-export")
+
+
+@require_GET
+def version_hub_export_rows(request, name: str, version: int):
+    mv = _version_or_404(name, version)
+    exports = list(mv.hub_exports.all()[:10])
+    return render(
+        request,
+        "registry/_hub_export_rows.html",
+        {"exports": exports, "any_active": any(not job.is_finished for job in exports)},
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def version_import(request):
+    """Staff: register a version from an export folder on the server or a Hub repository."""
+    from pathlib import Path
+
+    source = request.POST.get("source", "").strip()
+    model = request.POST.get("model", "").strip()
+    error = ""
+    if request.method == "POST":
+        try:
+            if Path(source).is_dir():
+                version = services.model_version_import(
+                    source=Path(source), model_name=model, actor=request.user
+                )
+            elif services.hub.REPO_ID.match(source):
+                version = services.model_version_import_repo(
+                    repo_id=source, model_name=model, actor=request.user
+                )
+            else:
+                raise InvalidInput(f"{source!r} is neither an export folder nor owner/name.")
+        except DomainError as exc:
+            error = exc.message
+        except Exception as exc:  # noqa: BLE001 - a download's failure, shown to the person
+            error = f"The import failed: {type(exc).__name__}."
+        else:
+            messages.success(request, f"Imported as {version}.")
+            return redirect(
+                "registry:version_detail",
+                name=version.registered_model.name,
+                version=version.version,
+            )
+    return render(
+        request,
+        "registry/import.html",
+        {"source": source, "model": model, "error": error, "hub_endpoint": settings.HF_ENDPOINT},
+        status=400 if error else 200,
+    )
+
+
+@staff_required
+@require_POST
+def hub_token(request):
+    """Store, replace or remove the user's own Hub token (it is never shown again)."""
+    token = "" if request.POST.get("remove") else request.POST.get("token", "")
+    try:
+        services.hub_token_set(user=request.user, token=token)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Hub token stored." if token else "Hub token removed.")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("registry:model_list")
+    return redirect(target)
+
+
 def _slices_param(request) -> str | None:
     """?slices=a,b or repeated ?slice=a&slice=b (the page's checkboxes); None when absent."""
     if "slices" in request.GET:
@@ -238,6 +337,7 @@ def version_detail(request, name: str, version: int):
             "trial_count": job.trials.count() if job else None,
             "artifact_files": sorted((mv.artifact_files or {}).items()),
             "card_html": cards.card_html(card),
+            **_hub_context(request, mv),
             "card_slices": facts["slice_choices"],
             "card_picked": list(facts["slices"]),
             "card_query": _card_query(picked),

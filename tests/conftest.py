@@ -56,6 +56,18 @@ def _ab_router_reads_every_time():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    """Each test resolves its own versions: a resolution cached by the test before (whose
+    rows were rolled back) would otherwise serve for up to INFERENCE_RESOLVE_TTL_SECONDS, and
+    log the rows under a version that no longer exists."""
+    from inference.serving.cache import model_cache
+    from inference.serving.tally import write_cpu
+
+    model_cache.clear()
+    write_cpu.drain()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_data_files():
     """Rolled-back rows leave no trace; make stored files follow suit between tests."""
     stored = (

@@ -6,6 +6,15 @@ from registry.services.datasets import (
     dataset_ingest,
     dataset_set_target,
 )
+from registry.services.hub import (
+    HUB_EXPORTS,
+    hub_export_create,
+    hub_export_run,
+    hub_exports_sweep,
+    hub_token_set,
+    hub_token_source,
+)
+from registry.services.imports import model_version_import, model_version_import_repo
 from registry.services.versions import (
     model_version_archive,
     model_version_card_evaluation,
@@ -22,6 +31,14 @@ from registry.synthetic import SyntheticParams
 from registry.synthetic import generate as synthetic_frame
 
 __all__ = [
+    "model_version_import",
+    "model_version_import_repo",
+    "HUB_EXPORTS",
+    "hub_export_create",
+    "hub_export_run",
+    "hub_exports_sweep",
+    "hub_token_set",
+    "hub_token_source",
     "SYNTHETIC_REFERENCE",
     "SyntheticParams",
     "synthetic_frame",

@@ -64,21 +64,18 @@ def _version_choice(payload: dict, query) -> tuple[int | None, str | None]:
     return version, stage
 
 
-@prediction_endpoint(rest_error)
-def predict(request, name: str, *, started: float):
-    """POST /api/v1/models/{name}/predict — see README "Serving"."""
-    if request.method != "POST":
-        return method_not_allowed("POST", rest_error)
+def _rows_body(request, keys: frozenset) -> dict:
+    """The JSON body of predict or explain: an object of `keys` with `instances`."""
     payload = read_json_body(request)
     if not isinstance(payload, dict):
         raise RequestError(
             'The body must be a JSON object: {"instances": [{feature: value, ...}, ...]}.',
             reason="bad_request",
         )
-    unknown = sorted(set(payload) - PREDICT_KEYS)
+    unknown = sorted(set(payload) - keys)
     if unknown:
         raise RequestError(
-            f"Unknown key {unknown[0]!r}; the body takes {', '.join(sorted(PREDICT_KEYS))}.",
+            f"Unknown key {unknown[0]!r}; the body takes {', '.join(sorted(keys))}.",
             reason="bad_request",
             field=unknown[0],
         )
@@ -86,6 +83,15 @@ def predict(request, name: str, *, started: float):
         raise RequestError(
             "The body needs `instances`, a list of rows.", reason="bad_request", field="instances"
         )
+    return payload
+
+
+@prediction_endpoint(rest_error)
+def predict(request, name: str, *, started: float):
+    """POST /api/v1/models/{name}/predict — see README "Serving"."""
+    if request.method != "POST":
+        return method_not_allowed("POST", rest_error)
+    payload = _rows_body(request, PREDICT_KEYS)
     version, stage = _version_choice(payload, request.GET)
     request_id = payload.get("request_id") or ""
     if not isinstance(request_id, str) or len(request_id) > 100 or "\x00" in request_id:
@@ -127,23 +133,7 @@ def explain(request, name: str, *, started: float):
     each row's prediction and its SHAP values per input feature (README "Explanations")."""
     if request.method != "POST":
         return method_not_allowed("POST", rest_error)
-    payload = read_json_body(request)
-    if not isinstance(payload, dict):
-        raise RequestError(
-            'The body must be a JSON object: {"instances": [{feature: value, ...}, ...]}.',
-            reason="bad_request",
-        )
-    unknown = sorted(set(payload) - EXPLAIN_KEYS)
-    if unknown:
-        raise RequestError(
-            f"Unknown key {unknown[0]!r}; the body takes {', '.join(sorted(EXPLAIN_KEYS))}.",
-            reason="bad_request",
-            field=unknown[0],
-        )
-    if "instances" not in payload:
-        raise RequestError(
-            "The body needs `instances`, a list of rows.", reason="bad_request", field="instances"
-        )
+    payload = _rows_body(request, EXPLAIN_KEYS)
     version, stage = _version_choice(payload, request.GET)
     explained = explanations_serve(
         model_name=name, instances=payload["instances"], version=version, stage=stage

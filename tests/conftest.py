@@ -191,15 +191,28 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, what: str = "c
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+# The session's stand-in Hugging Face Hub, which the worker exports to (HF_ENDPOINT).
+WORKER_HUB_TOKEN = "hf_workerSessionToken123456"
+
+
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
-    """One real worker process for the session, consuming all four queues."""
+def session_hub():
+    from tests.hub_standin import HubStandIn
+
+    with HubStandIn({WORKER_HUB_TOKEN: "worker-user"}) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory, session_hub):
+    """One real worker process for the session, consuming all four queues; its Hub is the
+    session's stand-in."""
     from mlops_site.celery import app
 
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     hostname = f"test-worker-{os.getpid()}@%h"
     with django_db_blocker.unblock():
-        env = _child_env()
+        env = _child_env(HF_ENDPOINT=session_hub.endpoint, HF_TOKEN=WORKER_HUB_TOKEN)
     worker = CeleryProcess(
         [
             "worker",

@@ -208,3 +208,29 @@ def test_the_api_and_the_page(hub, staff_api_client, api_client, staff_client):
     assert HubExport.objects.filter(repo_id="alice/from-page", status="queued").exists()
     rows = staff_client.get(f"/models/adult/versions/{version.version}/hub-exports/rows")
     assert "alice/from-page" in rows.content.decode()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_export(celery_worker_process, session_hub, settings):
+    # given a version, and the worker pointed at the session's stand-in Hub (HF_ENDPOINT,
+    # HF_TOKEN in its environment)
+    from tests.conftest import WORKER_HUB_TOKEN, wait_for
+
+    settings.HF_TOKEN = WORKER_HUB_TOKEN  # what the request checks before queueing
+    version = register("logreg")
+
+    # when an export is queued (on commit, to the batch queue)
+    job = hub_export_create(version=version, repo_id="worker-user/exported")
+
+    # then the worker ran it and the files arrived
+    def finished():
+        job.refresh_from_db()
+        return job.is_finished
+
+    wait_for(finished, timeout=120, interval=0.5, what=f"Hub export {job.pk} to finish")
+    assert job.status == HubExport.Status.SUCCEEDED, job.error
+    repo = session_hub.repos["worker-user/exported"]
+    assert repo.private is True and job.commit_sha == repo.commits[-1]
+    for name, info in version.artifact_files.items():
+        assert hashlib.sha256(repo.files[name]).hexdigest() == info["sha256"], name
